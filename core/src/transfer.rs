@@ -1,0 +1,694 @@
+//! Reliable delivery over datagrams, sans-IO.
+//!
+//! A [`Sender`] holds up to `W` data frames in flight and retransmits what is not
+//! acknowledged; a [`Receiver`] delivers frames exactly once and in order, buffering up
+//! to `W` early arrivals, and acknowledges cumulatively plus selectively (SACK).
+//! Neither touches a socket or a clock: the caller hands in datagrams and the current
+//! [`Instant`], and asks what to transmit and when to wake up next.
+//!
+//! Loss recovery has two paths, both bounded so loss does not turn into a storm:
+//! a frame that three later frames have overtaken (per SACK) is resent once per
+//! round trip ("fast retransmit"); anything still unacknowledged when the
+//! retransmission timeout (RTO, adaptive as in RFC 6298, doubling on each expiry)
+//! fires is resent.
+
+use crate::op::Op;
+use crate::wire::{emit_data, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
+
+/// A point in time in microseconds since an epoch of the caller's choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(pub u64);
+
+impl Instant {
+    /// `self` plus `us` microseconds, saturating.
+    pub const fn plus(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
+    }
+
+    /// Microseconds from `earlier` to `self`, or 0 if `earlier` is later.
+    pub const fn since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// Retransmission timeout before any round trip has been measured.
+pub const INITIAL_RTO_US: u64 = 100_000;
+/// Smallest retransmission timeout: covers scheduling delays on a loaded host.
+pub const MIN_RTO_US: u64 = 10_000;
+/// Largest retransmission timeout after backoff.
+pub const MAX_RTO_US: u64 = 1_000_000;
+/// A frame overtaken by this many selectively acknowledged frames counts as lost.
+pub const DUP_THRESHOLD: u32 = 3;
+
+/// Why [`Sender::push`] refused a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushError {
+    /// The window is full; wait for acknowledgements.
+    WindowFull,
+    /// The last frame was already pushed.
+    Finished,
+    /// More than [`MAX_VALUES`] numbers.
+    TooMany,
+}
+
+/// Why [`Sender::handle_ack`] ignored an acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckError {
+    /// It acknowledges frames that were never sent.
+    Impossible,
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Data frames pushed.
+    pub frames: u64,
+    /// Datagrams handed to the caller, first sends and retransmissions.
+    pub datagrams: u64,
+    /// Of those, retransmissions and result probes.
+    pub retransmits: u64,
+    /// Retransmission timeouts that fired.
+    pub timeouts: u64,
+}
+
+#[derive(Clone)]
+struct SendSlot {
+    buf: [u8; MAX_DATAGRAM],
+    len: u16,
+    sent_at: Instant,
+    tx: u16,
+    sacked: bool,
+    retx: bool,
+}
+
+impl SendSlot {
+    const EMPTY: SendSlot = SendSlot {
+        buf: [0; MAX_DATAGRAM],
+        len: 0,
+        sent_at: Instant(0),
+        tx: 0,
+        sacked: false,
+        retx: false,
+    };
+}
+
+/// Sending side of one stream of data frames (one job's part, AWS to back-end).
+///
+/// After the last frame is acknowledged the sender waits for the peer's result: it
+/// resends the last frame as a probe on each timeout until [`Sender::close`] is called.
+pub struct Sender<const W: usize> {
+    job: JobId,
+    op: Op,
+    slots: [SendSlot; W],
+    /// Oldest unacknowledged sequence number.
+    base: u32,
+    /// Next sequence number to assign.
+    next: u32,
+    /// Next sequence number never transmitted.
+    fresh: u32,
+    retx_pending: u32,
+    highest_sacked: Option<u32>,
+    finished: bool,
+    closed: bool,
+    probe_due: bool,
+    srtt: Option<u64>,
+    rttvar: u64,
+    rto: u64,
+    backoff: u32,
+    deadline: Option<Instant>,
+    last_progress: Instant,
+    stats: SenderStats,
+}
+
+impl<const W: usize> Sender<W> {
+    /// Frames in flight at most: `W`, but no more than one ack's SACK can describe.
+    pub const CAPACITY: u32 = if W < SACK_BITS + 1 {
+        W as u32
+    } else {
+        SACK_BITS as u32 + 1
+    };
+
+    /// A sender for `job`'s frames of `op`, created at `now`.
+    pub fn new(job: JobId, op: Op, now: Instant) -> Self {
+        Sender {
+            job,
+            op,
+            slots: core::array::from_fn(|_| SendSlot::EMPTY),
+            base: 0,
+            next: 0,
+            fresh: 0,
+            retx_pending: 0,
+            highest_sacked: None,
+            finished: false,
+            closed: false,
+            probe_due: false,
+            srtt: None,
+            rttvar: 0,
+            rto: INITIAL_RTO_US,
+            backoff: 0,
+            deadline: None,
+            last_progress: now,
+            stats: SenderStats::default(),
+        }
+    }
+
+    #[cfg(test)]
+    fn slot(&self, seq: u32) -> Option<&SendSlot> {
+        self.slots.get((seq as usize).checked_rem(W)?)
+    }
+
+    fn slot_mut(&mut self, seq: u32) -> Option<&mut SendSlot> {
+        self.slots.get_mut((seq as usize).checked_rem(W)?)
+    }
+
+    /// Room for this many more frames now.
+    pub fn free(&self) -> u32 {
+        Self::CAPACITY.saturating_sub(self.next.wrapping_sub(self.base))
+    }
+
+    /// Frames pushed so far.
+    pub fn pushed(&self) -> u32 {
+        self.next
+    }
+
+    /// Queues a data frame of `values`; `last` marks the end of the stream.
+    ///
+    /// # Errors
+    /// [`PushError`] when the window is full, the stream has ended, or there are too
+    /// many values; nothing is queued then.
+    pub fn push(&mut self, values: &[i64], last: bool) -> Result<u32, PushError> {
+        if self.finished {
+            return Err(PushError::Finished);
+        }
+        if values.len() > MAX_VALUES {
+            return Err(PushError::TooMany);
+        }
+        if self.free() == 0 {
+            return Err(PushError::WindowFull);
+        }
+        let seq = self.next;
+        let (job, op) = (self.job, self.op);
+        let slot = self.slot_mut(seq).ok_or(PushError::WindowFull)?;
+        let len =
+            emit_data(&mut slot.buf, job, seq, op, last, values).map_err(|_| PushError::TooMany)?;
+        slot.len = len as u16;
+        slot.tx = 0;
+        slot.sacked = false;
+        slot.retx = false;
+        self.next = seq.wrapping_add(1);
+        self.finished = last;
+        self.stats.frames += 1;
+        Ok(seq)
+    }
+
+    /// The next datagram to send now, if any. Call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<&[u8]> {
+        if self.closed {
+            return None;
+        }
+        let seq = if let Some(seq) = self.take_retransmit() {
+            self.stats.retransmits += 1;
+            seq
+        } else if self.fresh != self.next {
+            if self.base == self.fresh {
+                // Going from idle to busy: the peer's silence counts from here.
+                self.last_progress = now;
+            }
+            let seq = self.fresh;
+            self.fresh = seq.wrapping_add(1);
+            seq
+        } else if self.probe_due && self.awaiting_result() {
+            self.probe_due = false;
+            self.stats.retransmits += 1;
+            self.next.wrapping_sub(1)
+        } else {
+            return None;
+        };
+        if self.deadline.is_none() {
+            self.deadline = Some(now.plus(self.rto));
+        }
+        self.stats.datagrams += 1;
+        let slot = self.slot_mut(seq)?;
+        slot.sent_at = now;
+        slot.tx = slot.tx.saturating_add(1);
+        slot.buf.get(..usize::from(slot.len))
+    }
+
+    fn take_retransmit(&mut self) -> Option<u32> {
+        if self.retx_pending == 0 {
+            return None;
+        }
+        let mut seq = self.base;
+        while seq != self.fresh {
+            if let Some(slot) = self.slot_mut(seq) {
+                if slot.retx {
+                    slot.retx = false;
+                    self.retx_pending -= 1;
+                    return Some(seq);
+                }
+            }
+            seq = seq.wrapping_add(1);
+        }
+        self.retx_pending = 0;
+        None
+    }
+
+    fn rtt_sample(&mut self, sample: u64) {
+        // RFC 6298: SRTT and RTTVAR with gains 1/8 and 1/4, RTO = SRTT + 4 RTTVAR.
+        let (srtt, rttvar) = match self.srtt {
+            None => (sample, sample / 2),
+            Some(s) => {
+                let dev = s.abs_diff(sample);
+                ((7 * s + sample) / 8, (3 * self.rttvar + dev) / 4)
+            }
+        };
+        self.srtt = Some(srtt);
+        self.rttvar = rttvar;
+        self.rto = (srtt + 4 * rttvar).clamp(MIN_RTO_US, MAX_RTO_US);
+    }
+
+    /// Applies an acknowledgement from the receiver.
+    ///
+    /// # Errors
+    /// [`AckError::Impossible`] for an ack of frames never sent (ignored).
+    pub fn handle_ack(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
+        let in_flight = self.fresh.wrapping_sub(self.base);
+        let advance = cum.wrapping_sub(self.base);
+        if advance > in_flight {
+            // Either stale (cum below base, wrapped) or beyond anything sent.
+            return if self.base.wrapping_sub(cum) <= Self::CAPACITY.saturating_mul(4) {
+                Ok(())
+            } else {
+                Err(AckError::Impossible)
+            };
+        }
+        let mut progress = advance > 0;
+        while self.base != cum {
+            let base = self.base;
+            if let Some(slot) = self.slot_mut(base) {
+                let sample = (slot.tx == 1 && !slot.sacked).then(|| now.since(slot.sent_at));
+                if slot.retx {
+                    slot.retx = false;
+                    self.retx_pending = self.retx_pending.saturating_sub(1);
+                }
+                if let Some(s) = sample {
+                    self.rtt_sample(s);
+                }
+            }
+            self.base = base.wrapping_add(1);
+        }
+        // Selective acknowledgements beyond the cumulative point.
+        for i in 0..SACK_BITS as u32 {
+            let seq = cum.wrapping_add(1).wrapping_add(i);
+            if seq.wrapping_sub(self.base) >= self.fresh.wrapping_sub(self.base) {
+                break;
+            }
+            if !sack.get(i as usize) {
+                continue;
+            }
+            let mut sample = None;
+            let mut cleared = false;
+            if let Some(slot) = self.slot_mut(seq) {
+                if !slot.sacked {
+                    slot.sacked = true;
+                    progress = true;
+                    sample = (slot.tx == 1).then(|| now.since(slot.sent_at));
+                    cleared = core::mem::take(&mut slot.retx);
+                }
+            }
+            if cleared {
+                self.retx_pending = self.retx_pending.saturating_sub(1);
+            }
+            if let Some(s) = sample {
+                self.rtt_sample(s);
+            }
+            let above = self.highest_sacked.map_or(true, |h| {
+                seq.wrapping_sub(self.base) > h.wrapping_sub(self.base)
+            });
+            if above {
+                self.highest_sacked = Some(seq);
+            }
+        }
+        if let Some(h) = self.highest_sacked {
+            if h.wrapping_sub(self.base) >= in_flight {
+                self.highest_sacked = None;
+            }
+        }
+        self.fast_retransmit(now);
+        if progress {
+            self.last_progress = now;
+            self.backoff = 0;
+            self.deadline =
+                (self.base != self.fresh || self.awaiting_result()).then(|| now.plus(self.rto));
+        }
+        if self.base == self.fresh && !self.awaiting_result() {
+            self.deadline = None;
+        }
+        Ok(())
+    }
+
+    fn fast_retransmit(&mut self, now: Instant) {
+        let Some(high) = self.highest_sacked else {
+            return;
+        };
+        let span = high.wrapping_sub(self.base);
+        let recent = self.srtt.unwrap_or(self.rto);
+        let mut marked = 0;
+        for off in 0..span.saturating_sub(DUP_THRESHOLD - 1) {
+            let seq = self.base.wrapping_add(off);
+            if let Some(slot) = self.slot_mut(seq) {
+                if !slot.sacked && !slot.retx && now.since(slot.sent_at) >= recent {
+                    slot.retx = true;
+                    marked += 1;
+                }
+            }
+        }
+        self.retx_pending += marked;
+    }
+
+    /// When [`Sender::handle_timeout`] should next be called, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            None
+        } else {
+            self.deadline
+        }
+    }
+
+    /// Fires the retransmission timer if it is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.deadline {
+            Some(d) if d <= now && !self.closed => {}
+            _ => return,
+        }
+        self.stats.timeouts += 1;
+        if self.awaiting_result() {
+            self.probe_due = true;
+        } else {
+            let mut seq = self.base;
+            let mut marked = 0;
+            while seq != self.fresh {
+                let rto = self.rto;
+                if let Some(slot) = self.slot_mut(seq) {
+                    if !slot.sacked && !slot.retx && (marked == 0 || now.since(slot.sent_at) >= rto)
+                    {
+                        slot.retx = true;
+                        marked += 1;
+                    }
+                }
+                seq = seq.wrapping_add(1);
+            }
+            self.retx_pending += marked;
+        }
+        self.backoff = self.backoff.saturating_add(1);
+        self.rto = self.rto.saturating_mul(2).min(MAX_RTO_US);
+        self.deadline = Some(now.plus(self.rto));
+    }
+
+    /// True once the last frame was pushed and every frame was acknowledged.
+    pub fn is_acked(&self) -> bool {
+        self.finished && self.base == self.next
+    }
+
+    fn awaiting_result(&self) -> bool {
+        self.is_acked() && !self.closed && self.next != 0
+    }
+
+    /// Stops all transmission: the peer's result arrived (or the job ended).
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.deadline = None;
+    }
+
+    /// True after [`Sender::close`].
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// How long the peer has owed us an answer without progress, or `None` when
+    /// nothing is outstanding.
+    pub fn stalled_for(&self, now: Instant) -> Option<u64> {
+        let outstanding = !self.closed && (self.base != self.fresh || self.awaiting_result());
+        outstanding.then(|| now.since(self.last_progress))
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SenderStats {
+        self.stats
+    }
+
+    /// The current retransmission timeout in microseconds.
+    pub fn rto(&self) -> u64 {
+        self.rto
+    }
+
+    /// Whether a frame has been transmitted and not yet acknowledged.
+    pub fn in_flight(&self) -> u32 {
+        self.fresh.wrapping_sub(self.base)
+    }
+
+    /// The stored bytes of frame `seq`.
+    #[cfg(test)]
+    fn frame(&self, seq: u32) -> Option<&[u8]> {
+        self.slot(seq).and_then(|s| s.buf.get(..usize::from(s.len)))
+    }
+}
+
+/// What [`Receiver::handle`] did with a data frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// Delivered, with this many frames in all (it plus buffered successors).
+    Delivered(u32),
+    /// Held until the frames before it arrive.
+    Buffered,
+    /// Already seen; dropped.
+    Duplicate,
+    /// Too far ahead of the window; dropped.
+    OutOfWindow,
+    /// Contradicts the stream's end (a second last frame, or data past it); dropped.
+    Inconsistent,
+}
+
+#[derive(Clone)]
+struct RecvSlot {
+    present: bool,
+    last: bool,
+    seq: u32,
+    count: u16,
+    bytes: [u8; MAX_VALUES * 8],
+}
+
+impl RecvSlot {
+    const EMPTY: RecvSlot = RecvSlot {
+        present: false,
+        last: false,
+        seq: 0,
+        count: 0,
+        bytes: [0; MAX_VALUES * 8],
+    };
+}
+
+/// What an acknowledgement says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckInfo {
+    /// Next sequence number expected.
+    pub cum: u32,
+    /// The whole stream arrived.
+    pub complete: bool,
+    /// Frames held beyond `cum`.
+    pub sack: Sack,
+}
+
+/// Receiving side of one stream: exactly-once, in-order delivery.
+pub struct Receiver<const W: usize> {
+    cum: u32,
+    last_seq: Option<u32>,
+    slots: [RecvSlot; W],
+    since_ack: u32,
+    ack_due: bool,
+    buffered: u32,
+}
+
+impl<const W: usize> Default for Receiver<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const W: usize> Receiver<W> {
+    /// Sequence numbers accepted at once, from the next expected one on.
+    pub const CAPACITY: u32 = Sender::<W>::CAPACITY;
+    /// In-order frames between acknowledgements when nothing is amiss.
+    pub const ACK_EVERY: u32 = {
+        let quarter = Self::CAPACITY / 4;
+        if quarter == 0 {
+            1
+        } else if quarter > 16 {
+            16
+        } else {
+            quarter
+        }
+    };
+
+    /// A receiver expecting sequence number 0.
+    pub fn new() -> Self {
+        Receiver {
+            cum: 0,
+            last_seq: None,
+            slots: core::array::from_fn(|_| RecvSlot::EMPTY),
+            since_ack: 0,
+            ack_due: false,
+            buffered: 0,
+        }
+    }
+
+    /// Forgets everything, ready for a new stream, without reallocating.
+    pub fn reset(&mut self) {
+        self.cum = 0;
+        self.last_seq = None;
+        self.since_ack = 0;
+        self.ack_due = false;
+        self.buffered = 0;
+        for s in &mut self.slots {
+            s.present = false;
+        }
+    }
+
+    /// Next sequence number expected.
+    pub fn cum(&self) -> u32 {
+        self.cum
+    }
+
+    /// True once every frame up to the last arrived and was delivered.
+    pub fn is_complete(&self) -> bool {
+        self.last_seq.is_some_and(|l| self.cum == l.wrapping_add(1))
+    }
+
+    /// Takes one data frame; passes it and any buffered successors to `deliver`
+    /// in order, each exactly once.
+    pub fn handle<F: FnMut(Values<'_>)>(
+        &mut self,
+        seq: u32,
+        last: bool,
+        values: Values<'_>,
+        mut deliver: F,
+    ) -> Accepted {
+        let ahead = seq.wrapping_sub(self.cum);
+        if self.is_complete() || ahead > u32::MAX / 2 {
+            self.ack_due = true;
+            return Accepted::Duplicate;
+        }
+        if ahead >= Self::CAPACITY.max(1) {
+            self.ack_due = true;
+            return Accepted::OutOfWindow;
+        }
+        match self.last_seq {
+            Some(l)
+                if (last && l != seq)
+                    || (!last && seq.wrapping_sub(self.cum) >= l.wrapping_sub(self.cum)) =>
+            {
+                return Accepted::Inconsistent;
+            }
+            None if last && self.has_buffered_beyond(seq) => return Accepted::Inconsistent,
+            _ => {}
+        }
+        if ahead > 0 {
+            let Some(slot) = self
+                .slots
+                .get_mut((seq as usize).checked_rem(W).unwrap_or(0))
+            else {
+                return Accepted::OutOfWindow;
+            };
+            self.ack_due = true;
+            if slot.present {
+                return Accepted::Duplicate;
+            }
+            let n = values.as_bytes().len();
+            if let Some(dst) = slot.bytes.get_mut(..n) {
+                dst.copy_from_slice(values.as_bytes());
+            }
+            slot.present = true;
+            slot.last = last;
+            slot.seq = seq;
+            slot.count = (n / 8) as u16;
+            if last {
+                self.last_seq = Some(seq);
+            }
+            self.buffered += 1;
+            return Accepted::Buffered;
+        }
+        if last {
+            self.last_seq = Some(seq);
+        }
+        deliver(values);
+        self.cum = self.cum.wrapping_add(1);
+        let mut delivered = 1;
+        while self.buffered > 0 {
+            let cum = self.cum;
+            let Some(slot) = self
+                .slots
+                .get_mut((cum as usize).checked_rem(W).unwrap_or(0))
+            else {
+                break;
+            };
+            if !(slot.present && slot.seq == cum) {
+                break;
+            }
+            slot.present = false;
+            self.buffered -= 1;
+            if let Some(v) = slot
+                .bytes
+                .get(..usize::from(slot.count) * 8)
+                .and_then(Values::from_be_bytes)
+            {
+                deliver(v);
+            }
+            self.cum = cum.wrapping_add(1);
+            delivered += 1;
+        }
+        self.since_ack += delivered;
+        if self.since_ack >= Self::ACK_EVERY || self.is_complete() || self.buffered > 0 {
+            self.ack_due = true;
+        }
+        Accepted::Delivered(delivered)
+    }
+
+    fn has_buffered_beyond(&self, seq: u32) -> bool {
+        self.buffered > 0
+            && self
+                .slots
+                .iter()
+                .any(|s| s.present && s.seq.wrapping_sub(self.cum) > seq.wrapping_sub(self.cum))
+    }
+
+    /// The acknowledgement to send now, if one is due.
+    pub fn poll_ack(&mut self) -> Option<AckInfo> {
+        if !self.ack_due {
+            return None;
+        }
+        self.ack_due = false;
+        self.since_ack = 0;
+        Some(self.ack())
+    }
+
+    /// The current acknowledgement, due or not.
+    pub fn ack(&self) -> AckInfo {
+        let mut sack = Sack::default();
+        if self.buffered > 0 {
+            for s in self.slots.iter().filter(|s| s.present) {
+                let off = s.seq.wrapping_sub(self.cum).wrapping_sub(1) as usize;
+                if off < SACK_BITS {
+                    sack.set(off);
+                }
+            }
+        }
+        AckInfo {
+            cum: self.cum,
+            complete: self.is_complete(),
+            sack,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,299 @@
+//! Deterministic simulated-network tests: a seeded lossy, duplicating, reordering link
+//! between a [`Sender`] and a [`Receiver`], driven step by step.
+extern crate std;
+
+use super::*;
+use crate::wire::Frame;
+use std::vec::Vec;
+
+/// xorshift64*: small, seeded, reproducible.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub(crate) fn percent(&mut self, p: u64) -> bool {
+        self.next() % 100 < p
+    }
+}
+
+/// Fault settings for one direction of the link.
+#[derive(Clone, Copy)]
+pub(crate) struct Faults {
+    pub drop: u64,
+    pub dup: u64,
+    pub reorder: u64,
+}
+
+/// A one-way link: datagrams wait in flight until their delivery time.
+pub(crate) struct Link {
+    faults: Faults,
+    flight: Vec<(u64, Vec<u8>)>,
+    pub sent: u64,
+}
+
+const LATENCY_US: u64 = 200;
+
+impl Link {
+    pub(crate) fn new(faults: Faults) -> Link {
+        Link {
+            faults,
+            flight: Vec::new(),
+            sent: 0,
+        }
+    }
+    pub(crate) fn send(&mut self, rng: &mut Rng, now: u64, d: &[u8]) {
+        self.sent += 1;
+        if rng.percent(self.faults.drop) {
+            return;
+        }
+        let copies = if rng.percent(self.faults.dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            let extra = if rng.percent(self.faults.reorder) {
+                rng.next() % (LATENCY_US * 10)
+            } else {
+                0
+            };
+            self.flight.push((now + LATENCY_US + extra, d.to_vec()));
+        }
+    }
+    pub(crate) fn deliver(&mut self, now: u64) -> Vec<Vec<u8>> {
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.flight.len() {
+            if self.flight[i].0 <= now {
+                due.push(self.flight.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        due
+    }
+}
+
+struct Outcome {
+    delivered: Vec<i64>,
+    steps: u64,
+    stats: SenderStats,
+}
+
+/// Sends `numbers` through a lossy link and returns what the receiver delivered.
+fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outcome {
+    let mut rng = Rng::new(seed);
+    let mut tx: Sender<W> = Sender::new(JobId(7), Op::Sum, Instant(0));
+    let mut rx: Box<Receiver<W>> = Box::default();
+    let mut fwd = Link::new(faults);
+    let mut back = Link::new(faults);
+    let mut chunks = numbers.chunks(MAX_VALUES).peekable();
+    let mut delivered = Vec::new();
+    let mut now = 0u64;
+    let mut steps = 0u64;
+    let mut buf = [0u8; MAX_DATAGRAM];
+    while !(tx.is_acked() && rx.is_complete()) {
+        steps += 1;
+        assert!(steps < 2_000_000, "transfer did not finish");
+        while tx.free() > 0 {
+            let Some(c) = chunks.next() else { break };
+            tx.push(c, chunks.peek().is_none()).unwrap();
+        }
+        tx.handle_timeout(Instant(now));
+        while let Some(d) = tx.poll_transmit(Instant(now)) {
+            let d = d.to_vec();
+            fwd.send(&mut rng, now, &d);
+        }
+        for d in fwd.deliver(now) {
+            let Ok(Frame::Data {
+                seq, last, values, ..
+            }) = Frame::parse(&d)
+            else {
+                panic!("bad data frame")
+            };
+            rx.handle(seq, last, values, |v| delivered.extend(v.iter()));
+            if let Some(a) = rx.poll_ack() {
+                let f = Frame::Ack {
+                    job: JobId(7),
+                    cum: a.cum,
+                    complete: a.complete,
+                    sack: a.sack,
+                };
+                let n = f.emit(&mut buf).unwrap();
+                back.send(&mut rng, now, &buf[..n]);
+            }
+        }
+        for d in back.deliver(now) {
+            let Ok(Frame::Ack { cum, sack, .. }) = Frame::parse(&d) else {
+                panic!("bad ack")
+            };
+            tx.handle_ack(Instant(now), cum, &sack).unwrap();
+        }
+        now += 50;
+    }
+    Outcome {
+        delivered,
+        steps,
+        stats: tx.stats(),
+    }
+}
+
+fn numbers(n: usize, seed: u64) -> Vec<i64> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.next() as i64).collect()
+}
+
+use std::boxed::Box;
+
+#[test]
+fn clean_link_delivers_everything_once_in_order() {
+    let xs = numbers(10_000, 1);
+    let out = transfer::<64>(
+        &xs,
+        1,
+        Faults {
+            drop: 0,
+            dup: 0,
+            reorder: 0,
+        },
+    );
+    assert_eq!(out.delivered, xs);
+    let frames = xs.len().div_ceil(MAX_VALUES) as u64;
+    assert_eq!(out.stats.frames, frames);
+    assert_eq!(
+        out.stats.datagrams, frames,
+        "no retransmissions on a clean link"
+    );
+}
+
+#[test]
+fn lossy_links_still_deliver_exactly_once_in_order() {
+    for (i, drop) in [0u64, 10, 30].into_iter().enumerate() {
+        for seed in 0..4u64 {
+            let xs = numbers(20_000 + i * 7, seed);
+            let out = transfer::<64>(
+                &xs,
+                seed * 31 + drop,
+                Faults {
+                    drop,
+                    dup: 10,
+                    reorder: 30,
+                },
+            );
+            assert_eq!(out.delivered, xs, "drop {drop}% seed {seed}");
+            assert!(out.steps < 200_000, "drop {drop}%: {} steps", out.steps);
+            let frames = out.stats.frames as f64;
+            let ratio = out.stats.datagrams as f64 / frames;
+            // Expected sends per frame at loss p is about 1/(1-p); allow for ack loss.
+            let bound = 1.0 / (1.0 - drop as f64 / 100.0) * 2.0;
+            assert!(
+                ratio <= bound.max(1.5),
+                "drop {drop}%: {ratio:.2} datagrams per frame"
+            );
+        }
+    }
+}
+
+#[test]
+fn tiny_and_single_frame_streams() {
+    for n in [1usize, 181, 182, 183, 364] {
+        let xs = numbers(n, n as u64);
+        let out = transfer::<4>(
+            &xs,
+            9,
+            Faults {
+                drop: 30,
+                dup: 10,
+                reorder: 30,
+            },
+        );
+        assert_eq!(out.delivered, xs);
+    }
+}
+
+#[test]
+fn receiver_rejects_contradictions_and_suppresses_duplicates() {
+    let mut rx: Box<Receiver<8>> = Box::default();
+    let b = 1i64.to_be_bytes();
+    let v = Values::from_be_bytes(&b).unwrap();
+    let mut got = Vec::new();
+    assert_eq!(
+        rx.handle(2, true, v, |x| got.extend(x.iter())),
+        Accepted::Buffered
+    );
+    assert_eq!(rx.handle(3, false, v, |_| ()), Accepted::Inconsistent);
+    assert_eq!(rx.handle(1, true, v, |_| ()), Accepted::Inconsistent);
+    assert_eq!(rx.handle(2, true, v, |_| ()), Accepted::Duplicate);
+    assert_eq!(rx.handle(100, false, v, |_| ()), Accepted::OutOfWindow);
+    let ack = rx.poll_ack().unwrap();
+    assert_eq!((ack.cum, ack.complete), (0, false));
+    assert!(ack.sack.get(1) && !ack.sack.get(0));
+    assert_eq!(
+        rx.handle(0, false, v, |x| got.extend(x.iter())),
+        Accepted::Delivered(1)
+    );
+    assert_eq!(
+        rx.handle(1, false, v, |x| got.extend(x.iter())),
+        Accepted::Delivered(2)
+    );
+    assert!(rx.is_complete());
+    assert_eq!(got, [1, 1, 1]);
+    assert_eq!(rx.handle(1, false, v, |_| ()), Accepted::Duplicate);
+    assert_eq!(rx.poll_ack().map(|a| (a.cum, a.complete)), Some((3, true)));
+    rx.reset();
+    assert_eq!(rx.cum(), 0);
+    assert!(!rx.is_complete());
+}
+
+#[test]
+fn sender_window_acks_and_probes() {
+    let mut tx: Sender<4> = Sender::new(JobId(1), Op::Min, Instant(0));
+    for i in 0..4 {
+        assert_eq!(tx.push(&[i], false), Ok(i as u32));
+    }
+    assert_eq!(tx.push(&[9], false), Err(PushError::WindowFull));
+    assert_eq!(tx.push(&[0; 183], false), Err(PushError::TooMany));
+    let mut sent = 0;
+    while tx.poll_transmit(Instant(10)).is_some() {
+        sent += 1;
+    }
+    assert_eq!(sent, 4);
+    assert!(tx.frame(0).is_some());
+    assert_eq!(
+        tx.handle_ack(Instant(20), 9, &Sack::default()),
+        Err(AckError::Impossible)
+    );
+    tx.handle_ack(Instant(20), 4, &Sack::default()).unwrap();
+    assert_eq!(tx.free(), 4);
+    tx.push(&[5], true).unwrap();
+    assert_eq!(tx.push(&[6], true), Err(PushError::Finished));
+    assert!(tx.poll_transmit(Instant(30)).is_some());
+    // Lost: the timer resends it.
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert!(tx.poll_transmit(d).is_some());
+    let acked_at = d.plus(5);
+    tx.handle_ack(acked_at, 5, &Sack::default()).unwrap();
+    assert!(tx.is_acked());
+    // Waiting for the result: a timeout probes with the last frame.
+    let d = tx.poll_timeout().unwrap();
+    assert_eq!(tx.stalled_for(d), Some(d.since(acked_at)));
+    tx.handle_timeout(d);
+    let probe = tx.poll_transmit(d).unwrap();
+    assert!(matches!(
+        Frame::parse(probe),
+        Ok(Frame::Data {
+            seq: 4,
+            last: true,
+            ..
+        })
+    ));
+    tx.close();
+    assert_eq!(tx.poll_timeout(), None);
+    assert!(tx.poll_transmit(d).is_none());
+    assert_eq!(tx.stalled_for(d), None);
+}

@@ -1,0 +1,727 @@
+//! Frames: fixed-layout, big-endian, encoded into and decoded from caller buffers.
+//!
+//! Every frame starts with a 16-byte header; the kind and the header's last four bytes
+//! fix the body's length, so a TCP reader knows how much to read after the header and a
+//! UDP datagram must be exactly that long. No frame exceeds [`MAX_DATAGRAM`] bytes.
+//!
+//! | bytes | field |
+//! | --- | --- |
+//! | 0-1 | magic `0x4F46` ("OF") |
+//! | 2 | version (1) |
+//! | 3 | kind ([`Kind`]) |
+//! | 4-7 | job id |
+//! | 8-11 | sequence number (data), cumulative ack (ack), 0 otherwise |
+//! | 12-15 | kind-specific, see [`Frame`] |
+//!
+//! Decoding is strict: reserved bytes must be zero and every code must be known, so any
+//! frame that decodes re-encodes to the same bytes.
+
+use crate::op::Op;
+use crate::wide::{I192, I192_BYTES};
+use core::fmt;
+
+/// First two bytes of every frame.
+pub const MAGIC: u16 = 0x4F46;
+/// Protocol version this crate speaks.
+pub const VERSION: u8 = 1;
+/// Header length in bytes.
+pub const HEADER_LEN: usize = 16;
+/// Largest datagram: Ethernet MTU 1500 - IPv4 header 20 - UDP header 8.
+pub const MAX_DATAGRAM: usize = 1472;
+/// Numbers per data frame: (1472 - 16) / 8.
+pub const MAX_VALUES: usize = (MAX_DATAGRAM - HEADER_LEN) / 8;
+/// Bytes of selective-acknowledgement bitmap in an ack frame.
+pub const SACK_BYTES: usize = 32;
+/// Sequence numbers a selective ack can describe beyond the cumulative one.
+pub const SACK_BITS: usize = SACK_BYTES * 8;
+
+/// Identifies one job end to end (client request to back-end result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct JobId(pub u32);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:08x}", self.0)
+    }
+}
+
+/// The frame kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Client to AWS: the operation and how many numbers follow.
+    Request = 1,
+    /// A batch of numbers.
+    Data = 2,
+    /// Receiver to sender: cumulative and selective acknowledgement.
+    Ack = 3,
+    /// A reduction result.
+    Result = 4,
+    /// A failure, with a code.
+    Error = 5,
+    /// AWS to back-end: forget this job.
+    Abort = 6,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Request,
+            2 => Kind::Data,
+            3 => Kind::Ack,
+            4 => Kind::Result,
+            5 => Kind::Error,
+            6 => Kind::Abort,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a job failed, as an error frame reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request was malformed (bad operation, zero numbers, broken stream).
+    BadRequest = 1,
+    /// The receiver has no room for another job now; try again later.
+    Busy = 2,
+    /// A back-end did not answer in time; the argument is its part index.
+    BackendTimeout = 3,
+    /// A back-end was busy; the argument is its part index.
+    BackendBusy = 4,
+    /// A back-end reported an error; the argument is its part index.
+    BackendFailed = 5,
+    /// The data did not match the request (wrong count, wrong operation).
+    ProtocolViolation = 6,
+}
+
+impl ErrorCode {
+    fn from_u16(v: u16) -> Option<ErrorCode> {
+        Some(match v {
+            1 => ErrorCode::BadRequest,
+            2 => ErrorCode::Busy,
+            3 => ErrorCode::BackendTimeout,
+            4 => ErrorCode::BackendBusy,
+            5 => ErrorCode::BackendFailed,
+            6 => ErrorCode::ProtocolViolation,
+            _ => return None,
+        })
+    }
+}
+
+/// Selective-acknowledgement bitmap: bit `i` set means sequence `cum + 1 + i` arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Sack(pub [u8; SACK_BYTES]);
+
+impl Sack {
+    /// Whether bit `i` is set (false past the end).
+    pub fn get(&self, i: usize) -> bool {
+        self.0
+            .get(i / 8)
+            .is_some_and(|b| b & (0x80 >> (i % 8)) != 0)
+    }
+
+    /// Sets bit `i` (ignored past the end).
+    pub fn set(&mut self, i: usize) {
+        if let Some(b) = self.0.get_mut(i / 8) {
+            *b |= 0x80 >> (i % 8);
+        }
+    }
+}
+
+/// The numbers of a data frame, as big-endian bytes borrowed from the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Values<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Values<'a> {
+    /// Views big-endian bytes as numbers.
+    ///
+    /// # Errors
+    /// `None` unless the length is a multiple of 8 and at most [`MAX_VALUES`] numbers.
+    pub fn from_be_bytes(bytes: &'a [u8]) -> Option<Values<'a>> {
+        (bytes.len() % 8 == 0 && bytes.len() / 8 <= MAX_VALUES).then_some(Values { bytes })
+    }
+
+    /// How many numbers.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / 8
+    }
+
+    /// True for no numbers.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The raw big-endian bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The numbers in order.
+    pub fn iter(&self) -> impl Iterator<Item = i64> + 'a {
+        self.bytes.chunks_exact(8).map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            i64::from_be_bytes(b)
+        })
+    }
+}
+
+/// A decoded frame. Layout of bytes 12-15 and the body, by kind:
+///
+/// | kind | bytes 12-15 | body |
+/// | --- | --- | --- |
+/// | Request | op, 0, 0, 0 | total count (u64) |
+/// | Data | count (u16), op, flags (bit 0: last) | count x i64 |
+/// | Ack | flags (bit 0: complete), 0, 0, 0 | 32-byte SACK bitmap |
+/// | Result | op, 0, 0, 0 | count (u64), value (24-byte two's complement) |
+/// | Error | code (u16), argument (u16) | none |
+/// | Abort | 0, 0, 0, 0 | none |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// Start of a job: reduce `total` numbers with `op`.
+    Request {
+        /// Job id (0 from a client; the AWS assigns its own).
+        job: JobId,
+        /// Operation.
+        op: Op,
+        /// How many numbers follow.
+        total: u64,
+    },
+    /// Numbers `seq * MAX_VALUES ..` of a stream.
+    Data {
+        /// Job.
+        job: JobId,
+        /// Position in the stream, from 0.
+        seq: u32,
+        /// Operation of the job.
+        op: Op,
+        /// The final frame of the stream.
+        last: bool,
+        /// The numbers.
+        values: Values<'a>,
+    },
+    /// Everything before `cum` arrived, plus what `sack` marks.
+    Ack {
+        /// Job.
+        job: JobId,
+        /// Next sequence number expected.
+        cum: u32,
+        /// The whole stream arrived.
+        complete: bool,
+        /// Arrivals beyond `cum`.
+        sack: Sack,
+    },
+    /// The reduction of a job or part.
+    Result {
+        /// Job.
+        job: JobId,
+        /// Operation.
+        op: Op,
+        /// Numbers reduced.
+        count: u64,
+        /// Exact value.
+        value: I192,
+    },
+    /// A failure.
+    Error {
+        /// Job.
+        job: JobId,
+        /// What failed.
+        code: ErrorCode,
+        /// Detail, such as the part index of a back-end.
+        arg: u16,
+    },
+    /// Forget a job.
+    Abort {
+        /// Job.
+        job: JobId,
+    },
+}
+
+/// Why bytes are not a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Fewer bytes than the header or the body needs.
+    Truncated,
+    /// More bytes than the frame's length.
+    TrailingBytes,
+    /// Not our magic number.
+    BadMagic,
+    /// A version this build does not speak.
+    BadVersion(u8),
+    /// An unknown kind byte.
+    BadKind(u8),
+    /// An unknown operation code.
+    BadOp(u8),
+    /// An unknown error code.
+    BadErrorCode(u16),
+    /// A data frame claiming more than [`MAX_VALUES`] numbers.
+    BadCount(u16),
+    /// Reserved bits or bytes that are not zero.
+    Reserved,
+    /// The output buffer is too small.
+    BufferTooSmall,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated => f.write_str("truncated frame"),
+            WireError::TrailingBytes => f.write_str("bytes past the end of the frame"),
+            WireError::BadMagic => f.write_str("not an offload frame (bad magic)"),
+            WireError::BadVersion(v) => write!(f, "unsupported protocol version {v}"),
+            WireError::BadKind(k) => write!(f, "unknown frame kind {k}"),
+            WireError::BadOp(o) => write!(f, "unknown operation code {o}"),
+            WireError::BadErrorCode(c) => write!(f, "unknown error code {c}"),
+            WireError::BadCount(c) => {
+                write!(f, "data frame claims {c} numbers (at most {MAX_VALUES})")
+            }
+            WireError::Reserved => f.write_str("reserved bits set"),
+            WireError::BufferTooSmall => f.write_str("buffer too small"),
+        }
+    }
+}
+
+/// A validated 16-byte header, enough to know how long the frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Kind of frame.
+    pub kind: Kind,
+    /// Job.
+    pub job: JobId,
+    /// Sequence or cumulative-ack field.
+    pub seq: u32,
+    /// Kind-specific bytes 12-15.
+    pub aux: [u8; 4],
+}
+
+fn be_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_be_bytes(a)
+}
+
+fn be_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_be_bytes(a)
+}
+
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = buf.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
+impl Header {
+    /// Decodes and checks the first [`HEADER_LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`WireError`] for short input, wrong magic or version, or an unknown kind.
+    pub fn parse(buf: &[u8]) -> Result<Header, WireError> {
+        let [m0, m1, version, kind, ..] = *buf else {
+            return Err(WireError::Truncated);
+        };
+        if buf.len() < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        if u16::from_be_bytes([m0, m1]) != MAGIC {
+            return Err(WireError::BadMagic);
+        }
+        if version != VERSION {
+            return Err(WireError::BadVersion(version));
+        }
+        let kind = Kind::from_u8(kind).ok_or(WireError::BadKind(kind))?;
+        let mut aux = [0u8; 4];
+        if let Some(s) = buf.get(12..16) {
+            aux.copy_from_slice(s);
+        }
+        Ok(Header {
+            kind,
+            job: JobId(be_u32(buf, 4)),
+            seq: be_u32(buf, 8),
+            aux,
+        })
+    }
+
+    /// Length of the body that follows this header.
+    ///
+    /// # Errors
+    /// [`WireError::BadCount`] for a data frame claiming too many numbers.
+    pub fn body_len(&self) -> Result<usize, WireError> {
+        Ok(match self.kind {
+            Kind::Request => 8,
+            Kind::Data => {
+                let count = u16::from_be_bytes([self.aux[0], self.aux[1]]);
+                if usize::from(count) > MAX_VALUES {
+                    return Err(WireError::BadCount(count));
+                }
+                usize::from(count) * 8
+            }
+            Kind::Ack => SACK_BYTES,
+            Kind::Result => 8 + I192_BYTES,
+            Kind::Error | Kind::Abort => 0,
+        })
+    }
+
+    /// Whole frame length: header plus body.
+    ///
+    /// # Errors
+    /// As [`Header::body_len`].
+    pub fn frame_len(&self) -> Result<usize, WireError> {
+        Ok(HEADER_LEN + self.body_len()?)
+    }
+}
+
+fn parse_op(b: u8) -> Result<Op, WireError> {
+    Op::from_code(b).ok_or(WireError::BadOp(b))
+}
+
+impl<'a> Frame<'a> {
+    /// Decodes one frame that fills `buf` exactly (a datagram, or a TCP frame whose
+    /// length came from [`Header::frame_len`]).
+    ///
+    /// # Errors
+    /// [`WireError`] for anything malformed; never panics.
+    pub fn parse(buf: &'a [u8]) -> Result<Frame<'a>, WireError> {
+        let h = Header::parse(buf)?;
+        let len = h.frame_len()?;
+        if buf.len() < len {
+            return Err(WireError::Truncated);
+        }
+        if buf.len() > len {
+            return Err(WireError::TrailingBytes);
+        }
+        let body = buf.get(HEADER_LEN..).unwrap_or(&[]);
+        let [a0, a1, a2, a3] = h.aux;
+        let job = h.job;
+        let seq_zero = |f: Frame<'a>| {
+            if h.seq == 0 {
+                Ok(f)
+            } else {
+                Err(WireError::Reserved)
+            }
+        };
+        match h.kind {
+            Kind::Request => {
+                if [a1, a2, a3] != [0; 3] {
+                    return Err(WireError::Reserved);
+                }
+                seq_zero(Frame::Request {
+                    job,
+                    op: parse_op(a0)?,
+                    total: be_u64(body, 0),
+                })
+            }
+            Kind::Data => {
+                if a3 & !1 != 0 {
+                    return Err(WireError::Reserved);
+                }
+                Ok(Frame::Data {
+                    job,
+                    seq: h.seq,
+                    op: parse_op(a2)?,
+                    last: a3 & 1 != 0,
+                    values: Values::from_be_bytes(body).ok_or(WireError::Truncated)?,
+                })
+            }
+            Kind::Ack => {
+                if a0 & !1 != 0 || [a1, a2, a3] != [0; 3] {
+                    return Err(WireError::Reserved);
+                }
+                let mut sack = Sack::default();
+                if let Some(s) = body.get(..SACK_BYTES) {
+                    sack.0.copy_from_slice(s);
+                }
+                Ok(Frame::Ack {
+                    job,
+                    cum: h.seq,
+                    complete: a0 & 1 != 0,
+                    sack,
+                })
+            }
+            Kind::Result => {
+                if [a1, a2, a3] != [0; 3] {
+                    return Err(WireError::Reserved);
+                }
+                let mut v = [0u8; I192_BYTES];
+                if let Some(s) = body.get(8..8 + I192_BYTES) {
+                    v.copy_from_slice(s);
+                }
+                seq_zero(Frame::Result {
+                    job,
+                    op: parse_op(a0)?,
+                    count: be_u64(body, 0),
+                    value: I192::from_be_bytes(v),
+                })
+            }
+            Kind::Error => {
+                let code = u16::from_be_bytes([a0, a1]);
+                seq_zero(Frame::Error {
+                    job,
+                    code: ErrorCode::from_u16(code).ok_or(WireError::BadErrorCode(code))?,
+                    arg: u16::from_be_bytes([a2, a3]),
+                })
+            }
+            Kind::Abort => {
+                if h.aux != [0; 4] {
+                    return Err(WireError::Reserved);
+                }
+                seq_zero(Frame::Abort { job })
+            }
+        }
+    }
+
+    /// The job this frame belongs to.
+    pub fn job(&self) -> JobId {
+        match *self {
+            Frame::Request { job, .. }
+            | Frame::Data { job, .. }
+            | Frame::Ack { job, .. }
+            | Frame::Result { job, .. }
+            | Frame::Error { job, .. }
+            | Frame::Abort { job } => job,
+        }
+    }
+
+    /// Encoded length in bytes.
+    pub fn len(&self) -> usize {
+        HEADER_LEN
+            + match self {
+                Frame::Request { .. } => 8,
+                Frame::Data { values, .. } => values.as_bytes().len(),
+                Frame::Ack { .. } => SACK_BYTES,
+                Frame::Result { .. } => 8 + I192_BYTES,
+                Frame::Error { .. } | Frame::Abort { .. } => 0,
+            }
+    }
+
+    /// Never true: every frame has a header. Present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Encodes the frame at the start of `buf`; returns its length.
+    ///
+    /// # Errors
+    /// [`WireError::BufferTooSmall`] if it does not fit.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WireError> {
+        let len = self.len();
+        if buf.len() < len {
+            return Err(WireError::BufferTooSmall);
+        }
+        let (kind, job, seq, aux) = match *self {
+            Frame::Request { job, op, total } => {
+                put(buf, HEADER_LEN, &total.to_be_bytes());
+                (Kind::Request, job, 0, [op.code(), 0, 0, 0])
+            }
+            Frame::Data {
+                job,
+                seq,
+                op,
+                last,
+                values,
+            } => {
+                put(buf, HEADER_LEN, values.as_bytes());
+                let [c0, c1] = (values.len() as u16).to_be_bytes();
+                (Kind::Data, job, seq, [c0, c1, op.code(), u8::from(last)])
+            }
+            Frame::Ack {
+                job,
+                cum,
+                complete,
+                sack,
+            } => {
+                put(buf, HEADER_LEN, &sack.0);
+                (Kind::Ack, job, cum, [u8::from(complete), 0, 0, 0])
+            }
+            Frame::Result {
+                job,
+                op,
+                count,
+                value,
+            } => {
+                put(buf, HEADER_LEN, &count.to_be_bytes());
+                put(buf, HEADER_LEN + 8, &value.to_be_bytes());
+                (Kind::Result, job, 0, [op.code(), 0, 0, 0])
+            }
+            Frame::Error { job, code, arg } => {
+                let [c0, c1] = (code as u16).to_be_bytes();
+                let [g0, g1] = arg.to_be_bytes();
+                (Kind::Error, job, 0, [c0, c1, g0, g1])
+            }
+            Frame::Abort { job } => (Kind::Abort, job, 0, [0; 4]),
+        };
+        put(buf, 0, &MAGIC.to_be_bytes());
+        put(buf, 2, &[VERSION, kind as u8]);
+        put(buf, 4, &job.0.to_be_bytes());
+        put(buf, 8, &seq.to_be_bytes());
+        put(buf, 12, &aux);
+        Ok(len)
+    }
+}
+
+/// Encodes a data frame straight from numbers (no intermediate byte copy); returns its
+/// length.
+///
+/// # Errors
+/// [`WireError::BadCount`] for more than [`MAX_VALUES`] numbers,
+/// [`WireError::BufferTooSmall`] if the frame does not fit in `buf`.
+pub fn emit_data(
+    buf: &mut [u8],
+    job: JobId,
+    seq: u32,
+    op: Op,
+    last: bool,
+    values: &[i64],
+) -> Result<usize, WireError> {
+    if values.len() > MAX_VALUES {
+        return Err(WireError::BadCount(
+            u16::try_from(values.len()).unwrap_or(u16::MAX),
+        ));
+    }
+    let len = HEADER_LEN + values.len() * 8;
+    let out = buf.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
+    let (header, body) = out.split_at_mut(HEADER_LEN);
+    for (dst, v) in body.chunks_exact_mut(8).zip(values) {
+        dst.copy_from_slice(&v.to_be_bytes());
+    }
+    let [c0, c1] = (values.len() as u16).to_be_bytes();
+    put(header, 0, &MAGIC.to_be_bytes());
+    put(header, 2, &[VERSION, Kind::Data as u8]);
+    put(header, 4, &job.0.to_be_bytes());
+    put(header, 8, &seq.to_be_bytes());
+    put(header, 12, &[c0, c1, op.code(), u8::from(last)]);
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(f: Frame<'_>) {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let n = f.emit(&mut buf).unwrap();
+        assert_eq!(n, f.len());
+        assert_eq!(Frame::parse(&buf[..n]), Ok(f));
+        assert_eq!(Header::parse(&buf[..n]).unwrap().frame_len(), Ok(n));
+        // Any shorter prefix is truncated, any longer buffer has trailing bytes.
+        assert_eq!(Frame::parse(&buf[..n - 1]), Err(WireError::Truncated));
+        assert_eq!(Frame::parse(&buf[..n + 1]), Err(WireError::TrailingBytes));
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let job = JobId(0xdead_beef);
+        let mut sack = Sack::default();
+        sack.set(0);
+        sack.set(255);
+        let bytes = [
+            0u8, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+        ];
+        round_trip(Frame::Request {
+            job,
+            op: Op::Sos,
+            total: u64::MAX,
+        });
+        round_trip(Frame::Data {
+            job,
+            seq: 9,
+            op: Op::Min,
+            last: true,
+            values: Values::from_be_bytes(&bytes).unwrap(),
+        });
+        round_trip(Frame::Ack {
+            job,
+            cum: 77,
+            complete: false,
+            sack,
+        });
+        round_trip(Frame::Result {
+            job,
+            op: Op::Sum,
+            count: 3,
+            value: I192::from_i128(-5),
+        });
+        round_trip(Frame::Error {
+            job,
+            code: ErrorCode::BackendTimeout,
+            arg: 2,
+        });
+        round_trip(Frame::Abort { job });
+    }
+
+    #[test]
+    fn data_layout_is_big_endian_and_full_frames_fit() {
+        let values = [1i64; MAX_VALUES];
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let n = emit_data(&mut buf, JobId(1), 2, Op::Sum, false, &values).unwrap();
+        assert_eq!(n, MAX_DATAGRAM);
+        assert_eq!(MAX_VALUES, 182);
+        assert_eq!(
+            &buf[..16],
+            &[0x4f, 0x46, 1, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 182, 3, 0]
+        );
+        assert_eq!(&buf[16..24], &[0, 0, 0, 0, 0, 0, 0, 1]);
+        match Frame::parse(&buf[..n]).unwrap() {
+            Frame::Data { values: v, .. } => assert!(v.iter().eq(values.iter().copied())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            emit_data(&mut buf, JobId(1), 0, Op::Sum, false, &[0; 183]),
+            Err(WireError::BadCount(183))
+        );
+        assert_eq!(
+            emit_data(&mut buf[..20], JobId(1), 0, Op::Sum, false, &[0; 1]),
+            Err(WireError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn malformed_headers_are_rejected() {
+        let mut buf = [0u8; 16];
+        Frame::Abort { job: JobId(3) }.emit(&mut buf).unwrap();
+        let mut bad = buf;
+        bad[0] = 0;
+        assert_eq!(Frame::parse(&bad), Err(WireError::BadMagic));
+        let mut bad = buf;
+        bad[2] = 9;
+        assert_eq!(Frame::parse(&bad), Err(WireError::BadVersion(9)));
+        let mut bad = buf;
+        bad[3] = 0;
+        assert_eq!(Frame::parse(&bad), Err(WireError::BadKind(0)));
+        let mut bad = buf;
+        bad[15] = 1;
+        assert_eq!(Frame::parse(&bad), Err(WireError::Reserved));
+        assert_eq!(Frame::parse(&buf[..3]), Err(WireError::Truncated));
+        assert_eq!(Frame::parse(&[]), Err(WireError::Truncated));
+        let mut data = [0u8; 16];
+        emit_data(&mut data, JobId(1), 0, Op::Sum, false, &[]).unwrap();
+        data[12] = 0xff; // count 0xff00
+        assert_eq!(Frame::parse(&data), Err(WireError::BadCount(0xff00)));
+        let mut err = [0u8; 16];
+        Frame::Error {
+            job: JobId(1),
+            code: ErrorCode::Busy,
+            arg: 0,
+        }
+        .emit(&mut err)
+        .unwrap();
+        err[13] = 99;
+        assert_eq!(Frame::parse(&err), Err(WireError::BadErrorCode(99)));
+    }
+
+    #[test]
+    fn sack_bits() {
+        let mut s = Sack::default();
+        s.set(3);
+        s.set(400);
+        assert!(s.get(3) && !s.get(2) && !s.get(400));
+        assert_eq!(s.0[0], 0b0001_0000);
+    }
+}
