@@ -149,7 +149,16 @@ impl<const W: usize> Dispatch<W> {
             Frame::Result {
                 op, count, value, ..
             } => {
-                if op != self.op || count != *size || !sender.is_acked() {
+                if op != self.op || count != *size {
+                    return PartEvent::Ignored;
+                }
+                // A result means every frame arrived: it acknowledges the whole part,
+                // whose last ack may have been lost or never sent.
+                let everything = sender.pushed();
+                if !sender.is_acked() {
+                    let _ = sender.handle_ack(now, everything, &crate::wire::Sack::default());
+                }
+                if !sender.is_acked() {
                     return PartEvent::Ignored;
                 }
                 let first = !sender.is_closed();
@@ -302,6 +311,36 @@ mod tests {
             d.final_result().map(|r| (r.count, r.value)),
             Some((10, I192::from_i64(45)))
         );
+    }
+
+    #[test]
+    fn a_result_acknowledges_its_whole_part() {
+        let mut d: Dispatch<8> = Dispatch::new(JobId(2), Op::Sum, 3, Instant(0));
+        for x in [1, 2, 3] {
+            d.push(x).unwrap();
+        }
+        while d.poll_transmit(Instant(1)).is_some() {}
+        let res = |v| Frame::Result {
+            job: JobId(2),
+            op: Op::Sum,
+            count: 1,
+            value: I192::from_i64(v),
+        };
+        for (p, v) in Part::ALL.into_iter().zip([1, 2, 3]) {
+            assert_eq!(d.handle_frame(Instant(2), p, &res(v)), PartEvent::Result(p));
+            assert!(d.part_sent(p));
+        }
+        assert_eq!(d.final_result().map(|r| r.value), Some(I192::from_i64(6)));
+        // A result for a part whose frames were never all sent is not believed.
+        let mut e: Dispatch<8> = Dispatch::new(JobId(3), Op::Sum, 3, Instant(0));
+        e.push(1).unwrap();
+        let r = Frame::Result {
+            job: JobId(3),
+            op: Op::Sum,
+            count: 1,
+            value: I192::from_i64(1),
+        };
+        assert_eq!(e.handle_frame(Instant(2), Part::A, &r), PartEvent::Ignored);
     }
 
     #[test]

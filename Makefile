@@ -1,0 +1,59 @@
+# offload: the assignment's Makefile interface plus the project's own targets.
+#   make all                      build (release) and put the five programs here
+#   make serverA|serverB|serverC  run that back-end in the foreground
+#   make aws                      run the front-end in the foreground
+#   ./client <min|max|sum|sos>    run a job on ./nums.csv
+#   make demo                     all four servers in the background, all four functions
+#   make test                     every test (unit, end-to-end, lint, audits, fuzz smoke)
+#   make fuzz | audit | bench | bench-deps | clean
+SHELL := /bin/bash
+CARGO ?= cargo
+PROGRAMS := client aws serverA serverB serverC
+RELEASE := target/release
+
+.PHONY: all build serverA serverB serverC aws demo test unit e2e lint fuzz audit bench bench-deps clean
+
+all: build
+	@for p in $(PROGRAMS); do cp -f $(RELEASE)/$$p ./$$p; done
+
+build:
+	$(CARGO) build --release --locked -p offload-bins
+
+# The servers run in the foreground; `make` adds nothing to their stdout.
+serverA serverB serverC aws:
+	@test -x ./$@ || { echo "make: ./$@ is missing; run 'make all' first" >&2; exit 1; }
+	@exec ./$@
+
+demo: all
+	@bash .ci/demo.sh
+
+test: all lint unit audit fuzz-smoke bench-smoke
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --locked --release --workspace
+
+audit:
+	bash .ci/audit.sh
+
+fuzz:
+	bash .ci/fuzz.sh
+
+fuzz-smoke:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} bash .ci/fuzz.sh
+
+bench: all
+	python3 bins/bench/bench.py
+
+bench-smoke: all
+	BENCH_QUICK=1 python3 bins/bench/bench.py
+
+bench-deps:
+	bash bins/bench/deps.sh
+
+clean:
+	$(CARGO) clean
+	rm -f $(PROGRAMS)

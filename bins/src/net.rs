@@ -1,0 +1,278 @@
+//! Sockets, the clock and the TCP frame reader: the OS-facing pieces the programs share.
+
+use offload_core::transfer::Instant;
+use offload_core::wire::{Frame, Header, WireError, HEADER_LEN, MAX_DATAGRAM};
+use std::io::{self, Read};
+use std::net::UdpSocket;
+use std::sync::OnceLock;
+
+/// Receive and send buffer asked for on every UDP socket. The default (about 208 KiB)
+/// loses most of a burst of 1,000 full datagrams; 4 MiB holds every window in flight.
+pub const UDP_BUFFER: usize = 4 << 20;
+
+/// Microseconds since the process started: the time the core's state machines run on.
+pub fn now() -> Instant {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    Instant(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Asks for [`UDP_BUFFER`]-sized kernel buffers. As root the `FORCE` variants pass the
+/// system limit; otherwise the kernel caps the request at `net.core.rmem_max`.
+/// Returns the receive buffer size the kernel granted.
+pub fn tune_udp(sock: &UdpSocket) -> usize {
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let size = UDP_BUFFER as libc::c_int;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd, force, size).is_err() {
+            let _ = setsockopt_int(fd, plain, size);
+        }
+    }
+    getsockopt_int(fd, libc::SO_RCVBUF).map_or(0, |v| usize::try_from(v).unwrap_or(0))
+}
+
+fn setsockopt_int(fd: libc::c_int, opt: libc::c_int, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: `fd` is an open socket owned by the caller for the call's duration, and
+    // the option value points at a live c_int whose size we pass.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn getsockopt_int(fd: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: as above; `value` and `len` are live and `len` holds value's size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(value)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// True for the errors a read with a timeout returns when nothing arrived in time.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// A job id nobody off the path can guess: 32 bits from the OS-seeded hasher.
+pub fn random_job_id() -> offload_core::JobId {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(now().0);
+        let v = h.finish() as u32;
+        if v != 0 {
+            return offload_core::JobId(v);
+        }
+    }
+}
+
+/// What [`FrameReader::poll`] found.
+pub enum Polled {
+    /// A whole frame of this many bytes is at the front of [`FrameReader::frame_bytes`].
+    Frame(usize),
+    /// Need more bytes; read again.
+    More,
+    /// The peer closed the stream cleanly between frames.
+    Closed,
+}
+
+/// Reads frames back to back from a byte stream, with large reads into one reused
+/// buffer (no allocation per frame).
+pub struct FrameReader {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl FrameReader {
+    /// A reader with a `capacity`-byte buffer (at least one whole frame).
+    pub fn new(capacity: usize) -> FrameReader {
+        FrameReader {
+            buf: vec![0u8; capacity.max(MAX_DATAGRAM)].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+
+    /// Checks the buffer for a whole frame.
+    ///
+    /// # Errors
+    /// A malformed header, or a stream that ended inside a frame.
+    pub fn poll(&mut self) -> Result<Polled, WireError> {
+        let avail = &self.buf[self.start..self.end];
+        if avail.len() >= HEADER_LEN {
+            let len = Header::parse(avail)?.frame_len()?;
+            if avail.len() >= len {
+                return Ok(Polled::Frame(len));
+            }
+        }
+        if self.eof {
+            return if avail.is_empty() {
+                Ok(Polled::Closed)
+            } else {
+                Err(WireError::Truncated)
+            };
+        }
+        Ok(Polled::More)
+    }
+
+    /// The bytes of the frame [`FrameReader::poll`] announced.
+    pub fn frame_bytes(&self, len: usize) -> &[u8] {
+        &self.buf[self.start..self.start + len]
+    }
+
+    /// Decodes the announced frame.
+    ///
+    /// # Errors
+    /// As [`Frame::parse`].
+    pub fn frame(&self, len: usize) -> Result<Frame<'_>, WireError> {
+        Frame::parse(self.frame_bytes(len))
+    }
+
+    /// Drops the announced frame from the buffer.
+    pub fn consume(&mut self, len: usize) {
+        self.start = (self.start + len).min(self.end);
+    }
+
+    /// Reads once from `src`. Returns the bytes read (0 at end of stream).
+    ///
+    /// # Errors
+    /// The read's error, including the timeout kinds (see [`is_timeout`]).
+    pub fn fill<R: Read>(&mut self, src: &mut R) -> io::Result<usize> {
+        if self.start > 0 && (self.start == self.end || self.buf.len() - self.end < MAX_DATAGRAM) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = src.read(&mut self.buf[self.end..])?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Reads until a whole frame is buffered or `src` ends or fails.
+    ///
+    /// # Errors
+    /// I/O errors (including timeouts) and malformed frames, as [`io::Error`]s.
+    pub fn next_blocking<R: Read>(&mut self, src: &mut R) -> io::Result<Option<usize>> {
+        loop {
+            match self.poll() {
+                Ok(Polled::Frame(len)) => return Ok(Some(len)),
+                Ok(Polled::Closed) => return Ok(None),
+                Ok(Polled::More) => {
+                    self.fill(src)?;
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            }
+        }
+    }
+}
+
+/// Diagnostics on stderr, only with `OFFLOAD_LOG=debug`.
+#[macro_export]
+macro_rules! debug {
+    ($cfg:expr, $($arg:tt)*) => {
+        if $cfg.debug {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use offload_core::wire::{emit_data, JobId};
+    use offload_core::Op;
+
+    /// A reader that hands out its bytes a few at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn frames_split_across_reads_reassemble() {
+        let mut stream = Vec::new();
+        let mut b = [0u8; MAX_DATAGRAM];
+        for seq in 0..5u32 {
+            let vals: Vec<i64> = (0..(seq as i64 * 40)).collect();
+            let n = emit_data(&mut b, JobId(1), seq, Op::Sum, seq == 4, &vals).unwrap();
+            stream.extend_from_slice(&b[..n]);
+        }
+        for step in [1, 7, 1000] {
+            let mut r = FrameReader::new(2 * MAX_DATAGRAM);
+            let mut src = Trickle(&stream, step);
+            let mut seqs = Vec::new();
+            while let Some(len) = r.next_blocking(&mut src).unwrap() {
+                match r.frame(len).unwrap() {
+                    Frame::Data { seq, values, .. } => {
+                        assert_eq!(values.len(), seq as usize * 40);
+                        seqs.push(seq);
+                    }
+                    other => panic!("{other:?}"),
+                }
+                r.consume(len);
+            }
+            assert_eq!(seqs, [0, 1, 2, 3, 4]);
+        }
+    }
+
+    #[test]
+    fn a_stream_cut_inside_a_frame_is_an_error() {
+        let mut b = [0u8; MAX_DATAGRAM];
+        let n = emit_data(&mut b, JobId(1), 0, Op::Sum, true, &[1, 2, 3]).unwrap();
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        let mut src = Trickle(&b[..n - 1], 100);
+        assert!(r.next_blocking(&mut src).is_err());
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        assert!(r
+            .next_blocking(&mut Trickle(b"garbage garbage garbage", 100))
+            .is_err());
+    }
+
+    #[test]
+    fn udp_buffers_grow() {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Root gets 4 MiB (doubled by Linux); others at least the system default.
+        assert!(tune_udp(&s) >= 200_000);
+    }
+}
