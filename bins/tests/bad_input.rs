@@ -1,0 +1,120 @@
+//! Bad files and bad command lines: a clear error on stderr, a non-zero exit, nothing
+//! sent, servers untouched, and the next good job still exact.
+mod support;
+
+use support::*;
+
+fn assert_refused(
+    c: &mut Cluster,
+    args: &[&str],
+    file: Option<&[u8]>,
+    stderr_has: &str,
+    code: i32,
+) {
+    let aws_before = c.proc("aws").lines().len();
+    let dir = tempdir::TempDir::new("bad");
+    if let Some(bytes) = file {
+        write_file(dir.path(), bytes);
+    }
+    let run = c.run_in(dir.path(), args);
+    assert_eq!(run.status.code(), Some(code), "{args:?}: {run:?}");
+    assert!(
+        run.stderr.contains(stderr_has),
+        "{args:?}: stderr {:?} lacks {stderr_has:?}",
+        run.stderr
+    );
+    assert!(run.stderr.starts_with("client: "), "{:?}", run.stderr);
+    // Nothing but (at most) the boot line on stdout.
+    assert!(run.stdout.len() <= 1, "{:?}", run.stdout);
+    if let Some(l) = run.stdout.first() {
+        assert_eq!(l, "The client is up and running.");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(
+        c.proc("aws").lines().len(),
+        aws_before,
+        "the AWS heard from a refused client"
+    );
+    assert!(c.all_running());
+    let good = c.run("sum", b"1\n2\n3\n-10\n");
+    assert_eq!(good.stdout, client_lines("sum", 4, "-4"), "{}", good.stderr);
+}
+
+#[test]
+fn bad_files_are_rejected_before_anything_is_sent() {
+    let mut c = Cluster::start();
+    let cases: [(&[u8], &str); 9] = [
+        (b"1\n2\nabc\n4\n", "nums.csv:3: \"abc\" is not an integer"),
+        (b"1\n2.5\n", "nums.csv:2: \"2.5\" is not a whole number"),
+        (
+            b"9223372036854775808\n",
+            "nums.csv:1: \"9223372036854775808\" is outside the 64-bit signed range",
+        ),
+        (
+            b"5\n-9223372036854775809\n",
+            "nums.csv:2: \"-9223372036854775809\" is outside the 64-bit signed range",
+        ),
+        (b"1,2\n", "nums.csv:1: \"1,2\" holds more than one value"),
+        (b"3 4\n", "nums.csv:1: \"3 4\" holds more than one value"),
+        (
+            b"1\n\x00\x01\xff\n",
+            "nums.csv:2: \"\\x00\\x01\\xff\" contains the non-text byte 0x00",
+        ),
+        (b"", "nums.csv: no numbers"),
+        (b"\n \n\r\n", "nums.csv: no numbers"),
+    ];
+    for (bytes, msg) in cases {
+        assert_refused(&mut c, &["sum"], Some(bytes), msg, 1);
+    }
+    assert_refused(
+        &mut c,
+        &["sum"],
+        None,
+        "cannot read nums.csv: No such file or directory",
+        1,
+    );
+}
+
+#[test]
+fn bad_command_lines_print_usage() {
+    let mut c = Cluster::start();
+    let usage = "usage: ./client <min|max|sum|sos>";
+    assert_refused(&mut c, &[], Some(b"1\n"), usage, 2);
+    assert_refused(
+        &mut c,
+        &["avg"],
+        Some(b"1\n"),
+        "unknown function \"avg\"",
+        2,
+    );
+    assert_refused(&mut c, &["avg"], Some(b"1\n"), usage, 2);
+    assert_refused(&mut c, &["sum", "max"], Some(b"1\n"), usage, 2);
+}
+
+#[test]
+fn bad_environment_is_named() {
+    let dir = tempdir::TempDir::new("env");
+    write_file(dir.path(), b"1\n");
+    let envs = [("EE450_ID".to_string(), "12345".to_string())];
+    let run = run_client(
+        dir.path(),
+        &["sum"],
+        &envs,
+        std::time::Duration::from_secs(10),
+    );
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        run.stderr
+            .contains("EE450_ID=\"12345\" must be the last three digits"),
+        "{}",
+        run.stderr
+    );
+    // Servers refuse arguments: configuration is by environment only.
+    let out = std::process::Command::new(exe("serverA"))
+        .arg("21319")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes no arguments"));
+}
