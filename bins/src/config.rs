@@ -8,6 +8,7 @@
 //! | `OFFLOAD_TIMEOUT_MS` | how long a silent back-end may keep a job waiting | `10000` |
 //! | `OFFLOAD_IDLE_MS` | how long the AWS waits on a silent client | `30000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `64` |
+//! | `OFFLOAD_JOBS` | jobs each back-end holds at once | `32` |
 //! | `OFFLOAD_LOG` | `debug` for diagnostics on stderr | off |
 
 use offload_core::split::Part;
@@ -54,6 +55,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// Concurrent jobs the AWS accepts.
     pub max_jobs: usize,
+    /// Jobs a back-end holds in flight at once.
+    pub backend_jobs: usize,
     /// Diagnostics on stderr.
     pub debug: bool,
 }
@@ -72,6 +75,18 @@ fn env_ms(name: &str, default: u64) -> Result<Duration, ConfigError> {
                     "{name}={v:?} is not a positive number of milliseconds"
                 ))
             }),
+    }
+}
+
+fn env_count(name: &str, default: usize) -> Result<usize, ConfigError> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=4096).contains(&n))
+            .ok_or_else(|| ConfigError(format!("{name}={v:?} must be a number from 1 to 4096"))),
     }
 }
 
@@ -102,15 +117,8 @@ impl Config {
                 }
             }
         };
-        let max_jobs = match std::env::var("OFFLOAD_MAX_JOBS") {
-            Err(_) => 64,
-            Ok(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| (1..=4096).contains(&n))
-                .ok_or_else(|| ConfigError(format!("OFFLOAD_MAX_JOBS={v:?} must be 1 to 4096")))?,
-        };
+        let max_jobs = env_count("OFFLOAD_MAX_JOBS", 64)?;
+        let backend_jobs = env_count("OFFLOAD_JOBS", 32)?;
         Ok(Config {
             id,
             host_aws: env_host("OFFLOAD_HOST_AWS"),
@@ -122,6 +130,7 @@ impl Config {
             backend_timeout: env_ms("OFFLOAD_TIMEOUT_MS", 10_000)?,
             idle_timeout: env_ms("OFFLOAD_IDLE_MS", 30_000)?,
             max_jobs,
+            backend_jobs,
             debug: std::env::var("OFFLOAD_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("debug")),
         })
     }
@@ -200,6 +209,7 @@ mod tests {
             backend_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
             max_jobs: 1,
+            backend_jobs: 1,
             debug: false,
         }
     }

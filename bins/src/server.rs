@@ -15,8 +15,6 @@ use std::time::Duration;
 
 /// Frames a back-end buffers per job beyond the next expected one.
 pub const WINDOW: usize = 64;
-/// Jobs a back-end serves at once; one more gets a "busy" error.
-pub const JOBS: usize = 32;
 /// A job silent this long (no datagram) is dropped to free its slot.
 pub const JOB_EXPIRY: Duration = Duration::from_secs(30);
 
@@ -64,7 +62,7 @@ pub fn main(part: Part) -> ExitCode {
 /// The receive loop. Returns only if the socket fails for good.
 pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket) {
     let mut slots: Vec<JobSlot<SocketAddr, WINDOW>> =
-        (0..JOBS).map(|_| JobSlot::default()).collect();
+        (0..cfg.backend_jobs).map(|_| JobSlot::default()).collect();
     let mut backend = Backend::new(&mut slots, JOB_EXPIRY.as_micros() as u64);
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut out = vec![0u8; MAX_DATAGRAM];

@@ -1,78 +1,7 @@
 //! The whole system on loopback: exact answers and every on-screen line.
 mod support;
 
-use std::time::Duration;
 use support::*;
-
-const FUNCS: [&str; 4] = ["min", "max", "sum", "sos"];
-const LONG: Duration = Duration::from_secs(30);
-
-/// Runs `func` over `xs` and checks the client's lines, then every server's lines
-/// for that job (each server has printed `before[i]` lines earlier).
-fn check_job(c: &Cluster, func: &str, xs: &[i64]) {
-    let before: Vec<usize> = SERVERS.iter().map(|s| c.proc(s).lines().len()).collect();
-    let run = c.run(func, &csv(xs));
-    let answer = expect(func, xs);
-    assert!(run.status.success(), "{func} {}: {run:?}", xs.len());
-    assert_eq!(
-        run.stdout,
-        client_lines(func, xs.len(), &answer),
-        "stderr: {}",
-        run.stderr
-    );
-    let f = upper(func);
-    let parts = thirds(xs);
-    for (i, letter) in ["A", "B", "C"].iter().enumerate() {
-        let p = c.proc(SERVERS[i]);
-        if parts[i].is_empty() {
-            std::thread::sleep(Duration::from_millis(50));
-            assert_eq!(
-                p.lines().len(),
-                before[i],
-                "server {letter} printed for an empty part"
-            );
-            continue;
-        }
-        let lines = p.wait_lines(before[i] + 3, LONG);
-        assert_eq!(
-            lines[before[i]..],
-            [
-                format!("The Server {letter} has received {} numbers", parts[i].len()),
-                format!("The Server {letter} has successfully finished the reduction {f}: {}", expect(func, parts[i])),
-                format!("The Server {letter} has successfully finished sending the reduction value to AWS server."),
-            ]
-        );
-    }
-    let live: Vec<usize> = (0..3).filter(|&i| !parts[i].is_empty()).collect();
-    let mut want = vec![format!(
-        "The AWS has received {} numbers from the client using TCP over port {}",
-        xs.len(),
-        25000 + c.id
-    )];
-    for &i in &live {
-        want.push(format!(
-            "The AWS sent {} numbers to Backend-Server {}",
-            parts[i].len(),
-            ["A", "B", "C"][i]
-        ));
-    }
-    for &i in &live {
-        want.push(format!(
-            "The AWS received reduction result of {f} from Backend-Server {} using UDP over port {} and it is {}",
-            ["A", "B", "C"][i],
-            24000 + c.id,
-            expect(func, parts[i])
-        ));
-    }
-    want.push(format!(
-        "The AWS has successfully finished the reduction {f}: {answer}"
-    ));
-    want.push(
-        "The AWS has successfully finished sending the reduction value to client.".to_string(),
-    );
-    let aws = c.proc("aws").wait_lines(before[3] + want.len(), LONG);
-    assert_eq!(aws[before[3]..], want[..]);
-}
 
 #[test]
 fn seed_example_word_for_word() {

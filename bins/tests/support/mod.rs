@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const SERVERS: [&str; 4] = ["serverA", "serverB", "serverC", "aws"];
+pub const FUNCS: [&str; 4] = ["min", "max", "sum", "sos"];
+const LONG: Duration = Duration::from_secs(60);
+
+pub mod relay;
 
 pub fn exe(name: &str) -> PathBuf {
     match name {
@@ -174,13 +178,25 @@ pub mod tempdir {
 impl Cluster {
     /// Starts A, B, C and the AWS (those in `which`), waiting for their boot lines.
     pub fn start_with(which: &[&str], extra: &[(&str, &str)]) -> Cluster {
-        let id = free_id();
+        Cluster::start_at(free_id(), which, extra, &[])
+    }
+
+    /// As [`Cluster::start_with`] at a chosen ID, with `aws_only` set for the AWS alone
+    /// (e.g. back-end hosts that point it at a relay).
+    pub fn start_at(
+        id: u16,
+        which: &[&str],
+        extra: &[(&str, &str)],
+        aws_only: &[(&str, &str)],
+    ) -> Cluster {
         let mut envs = vec![("EE450_ID".to_string(), format!("{id:03}"))];
         envs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut aws_envs = envs.clone();
+        aws_envs.extend(aws_only.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dir = tempdir::TempDir::new("cluster");
         let procs: Vec<Proc> = which
             .iter()
-            .map(|n| Proc::spawn(n, &envs, dir.path()))
+            .map(|n| Proc::spawn(n, if *n == "aws" { &aws_envs } else { &envs }, dir.path()))
             .collect();
         for p in &procs {
             p.wait_lines(1, Duration::from_secs(10));
@@ -353,4 +369,71 @@ impl Rng {
 pub fn write_file(dir: &Path, bytes: &[u8]) {
     let mut f = std::fs::File::create(dir.join("nums.csv")).unwrap();
     f.write_all(bytes).unwrap();
+}
+
+/// Runs `func` over `xs` and checks the client's lines, then every server's lines
+/// for that job (each server has printed `before[i]` lines earlier).
+pub fn check_job(c: &Cluster, func: &str, xs: &[i64]) {
+    let before: Vec<usize> = SERVERS.iter().map(|s| c.proc(s).lines().len()).collect();
+    let run = c.run(func, &csv(xs));
+    let answer = expect(func, xs);
+    assert!(run.status.success(), "{func} {}: {run:?}", xs.len());
+    assert_eq!(
+        run.stdout,
+        client_lines(func, xs.len(), &answer),
+        "stderr: {}",
+        run.stderr
+    );
+    let f = upper(func);
+    let parts = thirds(xs);
+    for (i, letter) in ["A", "B", "C"].iter().enumerate() {
+        let p = c.proc(SERVERS[i]);
+        if parts[i].is_empty() {
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                p.lines().len(),
+                before[i],
+                "server {letter} printed for an empty part"
+            );
+            continue;
+        }
+        let lines = p.wait_lines(before[i] + 3, LONG);
+        assert_eq!(
+            lines[before[i]..],
+            [
+                format!("The Server {letter} has received {} numbers", parts[i].len()),
+                format!("The Server {letter} has successfully finished the reduction {f}: {}", expect(func, parts[i])),
+                format!("The Server {letter} has successfully finished sending the reduction value to AWS server."),
+            ]
+        );
+    }
+    let live: Vec<usize> = (0..3).filter(|&i| !parts[i].is_empty()).collect();
+    let mut want = vec![format!(
+        "The AWS has received {} numbers from the client using TCP over port {}",
+        xs.len(),
+        25000 + c.id
+    )];
+    for &i in &live {
+        want.push(format!(
+            "The AWS sent {} numbers to Backend-Server {}",
+            parts[i].len(),
+            ["A", "B", "C"][i]
+        ));
+    }
+    for &i in &live {
+        want.push(format!(
+            "The AWS received reduction result of {f} from Backend-Server {} using UDP over port {} and it is {}",
+            ["A", "B", "C"][i],
+            24000 + c.id,
+            expect(func, parts[i])
+        ));
+    }
+    want.push(format!(
+        "The AWS has successfully finished the reduction {f}: {answer}"
+    ));
+    want.push(
+        "The AWS has successfully finished sending the reduction value to client.".to_string(),
+    );
+    let aws = c.proc("aws").wait_lines(before[3] + want.len(), LONG);
+    assert_eq!(aws[before[3]..], want[..]);
 }

@@ -1,0 +1,248 @@
+//! The real programs over a hostile network: a seeded relay between the AWS and each
+//! back-end drops, duplicates, reorders and truncates datagrams in both directions.
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use support::relay::{Faults, Relay};
+use support::*;
+
+/// A cluster whose AWS reaches each back-end through a relay on 127.0.0.2.
+fn lossy(faults: Faults, seed: u64, extra: &[(&str, &str)]) -> (Cluster, Vec<Relay>) {
+    for _ in 0..20 {
+        let id = free_id();
+        let relays: Result<Vec<Relay>, _> = [21000u16, 22000, 23000]
+            .iter()
+            .enumerate()
+            .map(|(i, base)| {
+                let port = base + id;
+                let front: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
+                let back: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+                Relay::start(front, back, faults, seed * 7 + i as u64)
+            })
+            .collect();
+        let Ok(relays) = relays else { continue };
+        let aws = [
+            ("OFFLOAD_HOST_A", "127.0.0.2"),
+            ("OFFLOAD_HOST_B", "127.0.0.2"),
+            ("OFFLOAD_HOST_C", "127.0.0.2"),
+        ];
+        return (Cluster::start_at(id, &SERVERS, extra, &aws), relays);
+    }
+    panic!("no free relay ports");
+}
+
+const HOSTILE: Faults = Faults {
+    drop: 30,
+    dup: 10,
+    reorder: 30,
+    truncate: 5,
+};
+
+#[test]
+fn every_case_is_exact_through_loss_duplication_and_reordering() {
+    let (c, _relays) = lossy(HOSTILE, 1, &[]);
+    let seed_text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../nums.csv")).unwrap();
+    let seed: Vec<i64> = seed_text.lines().map(|l| l.parse().unwrap()).collect();
+    let mut r = Rng(77);
+    let full: Vec<i64> = (0..3000).map(|_| r.next() as i64).collect();
+    let extremes = vec![i64::MIN, i64::MAX, 0, i64::MIN, -1, i64::MAX, 1];
+    let cases: Vec<Vec<i64>> = vec![
+        seed,
+        vec![5],
+        vec![-3, 8],
+        (1..=10).collect(),
+        (1..=11).collect(),
+        extremes,
+        full,
+    ];
+    for xs in &cases {
+        for f in FUNCS {
+            check_job(&c, f, xs);
+        }
+    }
+}
+
+#[test]
+fn large_jobs_are_exact_through_a_hostile_network() {
+    let (c, relays) = lossy(HOSTILE, 2, &[]);
+    let mut r = Rng(1234);
+    let xs: Vec<i64> = (0..300_000)
+        .map(|_| r.range(-1_000_000, 1_000_000))
+        .collect();
+    for f in FUNCS {
+        check_job(&c, f, &xs);
+    }
+    let full: Vec<i64> = (0..300_000).map(|_| r.next() as i64).collect();
+    check_job(&c, "sos", &full);
+    check_job(&c, "sum", &full);
+    let faulted: u64 = relays
+        .iter()
+        .map(|r| r.stats.faulted.load(std::sync::atomic::Ordering::SeqCst))
+        .sum();
+    assert!(faulted > 1000, "the relay injected only {faulted} faults");
+}
+
+/// Datagrams sent per distinct data frame, through a relay that only drops.
+fn storm_ratio(drop: u64, xs: &[i64]) -> (f64, Duration) {
+    let (c, relays) = lossy(
+        Faults {
+            drop,
+            ..Faults::NONE
+        },
+        3 + drop,
+        &[],
+    );
+    let t = Instant::now();
+    let run = c.run("sum", &csv(xs));
+    let elapsed = t.elapsed();
+    assert_eq!(
+        run.stdout,
+        client_lines("sum", xs.len(), &expect("sum", xs)),
+        "{}",
+        run.stderr
+    );
+    let sent: u64 = relays
+        .iter()
+        .map(|r| r.stats.data_sent.load(std::sync::atomic::Ordering::SeqCst))
+        .sum();
+    let unique: usize = relays
+        .iter()
+        .map(|r| r.stats.unique.lock().unwrap().len())
+        .sum();
+    (sent as f64 / unique as f64, elapsed)
+}
+
+#[test]
+fn retransmission_stays_proportionate_to_loss() {
+    let mut r = Rng(5);
+    let xs: Vec<i64> = (0..300_000).map(|_| r.next() as i64).collect();
+    for drop in [0u64, 10, 30] {
+        let (ratio, took) = storm_ratio(drop, &xs);
+        eprintln!("storm: {drop}% drop: {ratio:.3} data datagrams sent per frame delivered ({took:?} for 300,000 numbers)");
+        // Ideal is 1/(1-p); allow twice the excess for lost acks and timer slack.
+        let ideal = 1.0 / (1.0 - drop as f64 / 100.0);
+        assert!(
+            ratio <= 1.0 + 2.0 * (ideal - 1.0) + 0.05,
+            "{drop}% drop: ratio {ratio:.3}"
+        );
+    }
+}
+
+#[test]
+fn three_million_numbers_at_ten_percent_loss() {
+    let mut r = Rng(3);
+    let xs: Vec<i64> = (0..3_000_000)
+        .map(|_| r.range(-1_000_000, 1_000_000))
+        .collect();
+    let (_, clean) = storm_ratio(0, &xs);
+    let (ratio, lossy) = storm_ratio(10, &xs);
+    eprintln!(
+        "3e6 numbers: clean {clean:?}, 10% drop {lossy:?} ({:.2}x), {ratio:.3} sends per frame",
+        lossy.as_secs_f64() / clean.as_secs_f64()
+    );
+}
+
+#[test]
+fn full_backend_answers_busy_and_recovers() {
+    let mut c = Cluster::start_with(&SERVERS, &[("OFFLOAD_JOBS", "2")]);
+    // Occupy both of server B's slots with jobs that never finish.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for job in [11u32, 12] {
+        let mut d = vec![0x4f, 0x46, 1, 2];
+        d.extend_from_slice(&job.to_be_bytes());
+        d.extend_from_slice(&[0, 0, 0, 0, 0, 1, 3, 0]);
+        d.extend_from_slice(&7i64.to_be_bytes());
+        sock.send_to(&d, ("127.0.0.1", 22000 + c.id)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let run = c.run("sum", b"1\n2\n3\n");
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("Backend-Server B is busy with other jobs; try again"),
+        "{}",
+        run.stderr
+    );
+    assert!(c.all_running());
+    // Abort frames free the slots (as the AWS sends for abandoned jobs).
+    for job in [11u32, 12] {
+        let mut d = vec![0x4f, 0x46, 1, 6];
+        d.extend_from_slice(&job.to_be_bytes());
+        d.extend_from_slice(&[0; 8]);
+        sock.send_to(&d, ("127.0.0.1", 22000 + c.id)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let run = c.run("sum", b"1\n2\n3\n");
+    assert_eq!(run.stdout, client_lines("sum", 3, "6"), "{}", run.stderr);
+}
+
+#[test]
+fn full_aws_answers_busy() {
+    let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_MAX_JOBS", "1")]);
+    let _hog = std::net::TcpStream::connect(("127.0.0.1", 25000 + c.id)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let run = c.run("sum", b"1\n2\n3\n");
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the AWS is busy with other jobs; try again"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn vm_hwm_kb(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn memory_stays_bounded_under_concurrency_and_floods() {
+    let c = Cluster::start();
+    // Flood every port with forged frames and random bytes while 16 jobs run.
+    let id = c.id;
+    let flood = std::thread::spawn(move || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut r = Rng(8);
+        for i in 0..20_000u32 {
+            let mut d: Vec<u8> = (0..(r.next() % 1500) as usize)
+                .map(|_| r.next() as u8)
+                .collect();
+            if d.len() >= 16 && i % 2 == 0 {
+                d[..4].copy_from_slice(&[0x4f, 0x46, 1, 2]);
+            }
+            let port = [21000u16, 22000, 23000, 24000][i as usize % 4] + id;
+            let _ = sock.send_to(&d, ("127.0.0.1", port));
+        }
+    });
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let envs = c.envs.clone();
+            std::thread::spawn(move || {
+                let mut r = Rng(50 + i);
+                let xs: Vec<i64> = (0..30_000).map(|_| r.next() as i64).collect();
+                let d = tempdir::TempDir::new("mem");
+                write_file(d.path(), &csv(&xs));
+                let run = run_client(d.path(), &["sos"], &envs, Duration::from_secs(60));
+                assert_eq!(
+                    run.stdout,
+                    client_lines("sos", xs.len(), &expect("sos", &xs)),
+                    "{}",
+                    run.stderr
+                );
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    flood.join().unwrap();
+    for name in SERVERS {
+        let kb = vm_hwm_kb(c.proc(name).pid());
+        eprintln!("VmHWM after 16 concurrent jobs and a 20,000-datagram flood: {name} {kb} kB");
+        assert!(kb < 64 * 1024, "{name} peaked at {kb} kB");
+    }
+}
