@@ -72,7 +72,18 @@ fn collect<R: std::io::Read + Send + 'static>(r: R, into: Arc<Mutex<Vec<String>>
 
 impl Proc {
     pub fn spawn(name: &str, envs: &[(String, String)], dir: &Path) -> Proc {
-        let mut cmd = Command::new(exe(name));
+        Proc::spawn_in(None, name, envs, dir)
+    }
+
+    /// Spawns `name`, inside network namespace `netns` when given (`ip netns exec`
+    /// execs the program, so the PID is still the program's).
+    pub fn spawn_in(
+        netns: Option<&str>,
+        name: &str,
+        envs: &[(String, String)],
+        dir: &Path,
+    ) -> Proc {
+        let mut cmd = command_in(netns, &exe(name));
         cmd.current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -247,8 +258,30 @@ pub struct Run {
 }
 
 pub fn run_client(dir: &Path, args: &[&str], envs: &[(String, String)], limit: Duration) -> Run {
+    run_client_in(None, dir, args, envs, limit)
+}
+
+/// A command for `program`, run inside `netns` when given.
+pub fn command_in(netns: Option<&str>, program: &Path) -> Command {
+    match netns {
+        None => Command::new(program),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(program);
+            c
+        }
+    }
+}
+
+pub fn run_client_in(
+    netns: Option<&str>,
+    dir: &Path,
+    args: &[&str],
+    envs: &[(String, String)],
+    limit: Duration,
+) -> Run {
     let start = Instant::now();
-    let mut cmd = Command::new(exe("client"));
+    let mut cmd = command_in(netns, &exe("client"));
     cmd.current_dir(dir)
         .args(args)
         .stdin(Stdio::null())
