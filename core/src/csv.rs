@@ -146,7 +146,7 @@ fn classify(number: &[u8], tail: &[u8]) -> ParseError {
 }
 
 /// A bad line: where it is and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct LineError {
     /// 1-based line number.
     pub line: u64,
@@ -156,14 +156,37 @@ pub struct LineError {
     pub excerpt: ArrayVec<u8, EXCERPT_LEN>,
 }
 
+/// A copy of an `ArrayVec` of bytes without a panic path: arrayvec's own `Clone` goes
+/// through `extend`, whose capacity check the optimiser cannot remove.
+fn copy_bytes<const N: usize>(v: &ArrayVec<u8, N>) -> ArrayVec<u8, N> {
+    let mut out = ArrayVec::new();
+    let _ = out.try_extend_from_slice(v);
+    out
+}
+
+impl Clone for LineError {
+    fn clone(&self) -> Self {
+        LineError {
+            line: self.line,
+            error: self.error,
+            excerpt: copy_bytes(&self.excerpt),
+        }
+    }
+}
+
 impl LineError {
     fn new(line: u64, error: ParseError, text: &[u8]) -> LineError {
+        // A streaming reader keeps only the first MAX_LINE bytes of a long line, so the
+        // excerpt is taken from those whether the line came whole or in chunks.
+        let text = text.get(..MAX_LINE).unwrap_or(text);
         let text = match text {
             [rest @ .., b'\r'] => rest,
             other => other,
         };
+        let text = trim(text);
         let mut excerpt = ArrayVec::new();
-        excerpt.extend(trim(text).iter().copied().take(EXCERPT_LEN));
+        // `try_extend_from_slice` on a slice that fits, not `extend`, which can panic.
+        let _ = excerpt.try_extend_from_slice(text.get(..EXCERPT_LEN).unwrap_or(text));
         LineError {
             line,
             error,
@@ -194,7 +217,7 @@ impl fmt::Display for LineError {
 /// holding at most one partial line ([`MAX_LINE`] bytes) between chunks.
 ///
 /// After an error the reader stays failed: further calls return the same error.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct LineReader {
     partial: ArrayVec<u8, MAX_LINE>,
     /// Lines completed so far.
@@ -202,6 +225,17 @@ pub struct LineReader {
     /// The partial line has grown past [`MAX_LINE`].
     overlong: bool,
     failed: Option<LineError>,
+}
+
+impl Clone for LineReader {
+    fn clone(&self) -> Self {
+        LineReader {
+            partial: copy_bytes(&self.partial),
+            lines: self.lines,
+            overlong: self.overlong,
+            failed: self.failed.clone(),
+        }
+    }
 }
 
 impl LineReader {
@@ -276,7 +310,9 @@ impl LineReader {
     fn stash(&mut self, bytes: &[u8]) -> Result<(), LineError> {
         if self.overlong || self.partial.try_extend_from_slice(bytes).is_err() {
             let room = self.partial.remaining_capacity();
-            self.partial.extend(bytes.iter().copied().take(room));
+            let _ = self
+                .partial
+                .try_extend_from_slice(bytes.get(..room).unwrap_or(bytes));
             self.overlong = true;
         }
         Ok(())
@@ -425,6 +461,34 @@ mod tests {
             e.to_string(),
             "1: \"1\\x00\" contains the non-text byte 0x00"
         );
+    }
+
+    #[test]
+    fn long_line_excerpt_does_not_depend_on_chunking() {
+        // Found by fuzzing: trailing blanks inside the first MAX_LINE bytes were trimmed
+        // from a chunked long line but not from a whole one.
+        let mut long = Vec::from(&b"x"[..]);
+        long.extend(core::iter::repeat(b' ').take(200));
+        long.extend_from_slice(b"y\n");
+        let whole = all(&long, long.len()).unwrap_err();
+        for chunk in [1, 5, 100] {
+            assert_eq!(all(&long, chunk).unwrap_err(), whole);
+        }
+        assert_eq!(whole.excerpt.as_slice(), b"x");
+    }
+
+    #[test]
+    fn clones_keep_partial_lines_and_errors() {
+        // Clone is written by hand (see `copy_bytes`); it must still copy everything.
+        let mut r = LineReader::new();
+        r.feed(b"1\n-2", |_, _| {}).unwrap();
+        let mut c = r.clone();
+        let mut got = Vec::new();
+        c.feed(b"3\n", |l, v| got.push((l, v))).unwrap();
+        assert_eq!(got, [(2, -23)]);
+        let e = all(b"ok\n", 1).unwrap_err();
+        assert_eq!(e.clone(), e);
+        assert_eq!(e.excerpt.as_slice(), b"ok");
     }
 
     #[test]

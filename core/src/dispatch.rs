@@ -118,7 +118,10 @@ impl<const W: usize> Dispatch<W> {
         if self.pack.is_full() || (self.pack.is_empty() && sender.free() == 0) {
             return Err(DispatchError::WindowFull);
         }
-        self.pack.push(x);
+        // Not `push`: its capacity check would be a panic path (checked above anyway).
+        self.pack
+            .try_push(x)
+            .map_err(|_| DispatchError::WindowFull)?;
         self.filled += 1;
         self.received += 1;
         let last = self.filled == size;

@@ -604,9 +604,7 @@ impl<const W: usize> Receiver<W> {
                 return Accepted::Duplicate;
             }
             let n = values.as_bytes().len();
-            if let Some(dst) = slot.bytes.get_mut(..n) {
-                dst.copy_from_slice(values.as_bytes());
-            }
+            crate::wire::put(&mut slot.bytes, 0, values.as_bytes());
             slot.present = true;
             slot.last = last;
             slot.seq = seq;

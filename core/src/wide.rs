@@ -88,7 +88,9 @@ impl I192 {
     pub fn to_be_bytes(self) -> [u8; I192_BYTES] {
         let mut out = [0u8; I192_BYTES];
         for (chunk, limb) in out.chunks_exact_mut(8).zip(self.limbs.iter().rev()) {
-            chunk.copy_from_slice(&limb.to_be_bytes());
+            if let Some(chunk) = chunk.first_chunk_mut() {
+                *chunk = limb.to_be_bytes();
+            }
         }
         out
     }
@@ -97,9 +99,7 @@ impl I192 {
     pub fn from_be_bytes(bytes: [u8; I192_BYTES]) -> I192 {
         let mut limbs = [0u64; 3];
         for (limb, chunk) in limbs.iter_mut().rev().zip(bytes.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *limb = u64::from_be_bytes(b);
+            *limb = u64::from_be_bytes(chunk.first_chunk().copied().unwrap_or_default());
         }
         I192 { limbs }
     }

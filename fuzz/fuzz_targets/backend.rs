@@ -1,0 +1,170 @@
+//! A `Backend` over a small slot table, fed datagrams from arbitrary peers: raw bytes
+//! and well-formed frames with colliding job ids, sequence numbers and operations.
+//! It never panics, `active()` never exceeds the slot count, and every reply it asks
+//! for is a well-formed frame of the kind the outcome names.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use offload_core::backend::{Backend, Handled, JobSlot};
+use offload_core::transfer::Instant;
+use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM};
+use offload_core::Op;
+
+#[derive(Arbitrary, Debug)]
+enum Event {
+    Raw {
+        peer: u8,
+        bytes: Vec<u8>,
+    },
+    Data {
+        peer: u8,
+        job: u8,
+        seq: u8,
+        op: u8,
+        last: bool,
+        n: u8,
+    },
+    Abort {
+        peer: u8,
+        job: u8,
+    },
+    Other {
+        peer: u8,
+        job: u8,
+        kind: u8,
+    },
+    Advance {
+        us: u16,
+    },
+    Expire,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    slots: u8,
+    expiry: u16,
+    small_out: bool,
+    events: Vec<Event>,
+}
+
+const W: usize = 4;
+
+fuzz_target!(|input: Input| {
+    let n_slots = usize::from(input.slots % 4);
+    let mut slots: Vec<JobSlot<u8, W>> = (0..n_slots).map(|_| JobSlot::default()).collect();
+    let mut be = Backend::new(&mut slots, u64::from(input.expiry));
+    let mut now = Instant(0);
+    let mut out = [0u8; MAX_DATAGRAM];
+    // A reply buffer too small for any reply must not cause a panic either.
+    let out_len = if input.small_out { 20 } else { MAX_DATAGRAM };
+    let mut frame = [0u8; MAX_DATAGRAM];
+
+    for ev in &input.events {
+        let (peer, datagram): (u8, &[u8]) = match ev {
+            Event::Raw { peer, bytes } => (*peer, bytes),
+            Event::Data {
+                peer,
+                job,
+                seq,
+                op,
+                last,
+                n,
+            } => {
+                let xs: Vec<i64> = (0..i64::from(*n % 5)).map(|i| i - 2).collect();
+                let op = Op::ALL[usize::from(op % 8).min(3)];
+                let len = emit_data(
+                    &mut frame,
+                    JobId(u32::from(job % 4)),
+                    u32::from(seq % 8),
+                    op,
+                    *last,
+                    &xs,
+                )
+                .unwrap();
+                (peer % 3, &frame[..len])
+            }
+            Event::Abort { peer, job } => {
+                let f = Frame::Abort {
+                    job: JobId(u32::from(job % 4)),
+                };
+                let len = f.emit(&mut frame).unwrap();
+                (peer % 3, &frame[..len])
+            }
+            Event::Other { peer, job, kind } => {
+                let job = JobId(u32::from(job % 4));
+                let f = match kind % 4 {
+                    0 => Frame::Request {
+                        job,
+                        op: Op::Sum,
+                        total: 3,
+                    },
+                    1 => Frame::Ack {
+                        job,
+                        cum: 0,
+                        complete: false,
+                        sack: Default::default(),
+                    },
+                    2 => Frame::Result {
+                        job,
+                        op: Op::Min,
+                        count: 1,
+                        value: Default::default(),
+                    },
+                    _ => Frame::Error {
+                        job,
+                        code: ErrorCode::Busy,
+                        arg: 1,
+                    },
+                };
+                let len = f.emit(&mut frame).unwrap();
+                (peer % 3, &frame[..len])
+            }
+            Event::Advance { us } => {
+                now = now.plus(u64::from(*us));
+                continue;
+            }
+            Event::Expire => {
+                let before = be.active();
+                let freed = be.expire(now);
+                assert_eq!(be.active(), before - freed);
+                continue;
+            }
+        };
+        let parsed_job = Frame::parse(datagram).ok().map(|f| f.job());
+        let h = be.handle_datagram(now, peer, datagram, &mut out[..out_len]);
+        assert!(be.active() <= n_slots, "{} > {n_slots}", be.active());
+        let reply = match h {
+            Handled::Ok { reply } | Handled::Busy { reply } => reply,
+            Handled::Completed { reply, job, result } => {
+                assert_eq!(Some(job), parsed_job);
+                if reply > 0 {
+                    assert_eq!(
+                        Frame::parse(&out[..reply]),
+                        Ok(Frame::Result {
+                            job,
+                            op: result.op,
+                            count: result.count,
+                            value: result.value
+                        })
+                    );
+                }
+                reply
+            }
+            Handled::Dropped(_) => 0,
+        };
+        assert!(reply <= out_len);
+        if reply > 0 {
+            let f = Frame::parse(&out[..reply]).expect("replies are well formed");
+            assert_eq!(Some(f.job()), parsed_job);
+            match (h, f) {
+                (Handled::Busy { .. }, Frame::Error { code, .. }) => {
+                    assert_eq!(code, ErrorCode::Busy)
+                }
+                (Handled::Ok { .. }, Frame::Ack { .. } | Frame::Result { .. }) => {}
+                (Handled::Completed { .. }, Frame::Result { .. }) => {}
+                (h, f) => panic!("{h:?} replied with {f:?}"),
+            }
+        }
+    }
+});
