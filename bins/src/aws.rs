@@ -344,7 +344,11 @@ fn serve_client(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
         }
     }
     match outcome {
-        Ok(()) => {}
+        Ok(()) => crate::debug!(
+            cfg,
+            "aws: job {job} done; allocations so far: {}",
+            crate::alloc::allocations()
+        ),
         Err(JobEnd::ClientGone(why)) => {
             eprintln!("aws: job {job}: client {peer} {why}; job abandoned")
         }

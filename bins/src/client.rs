@@ -142,6 +142,11 @@ fn run() -> Result<(), ClientError> {
     }
     let _ = stream.shutdown(Shutdown::Write);
     say(&client_sent_numbers(total));
+    crate::debug!(
+        cfg,
+        "client: allocations so far: {}",
+        crate::alloc::allocations()
+    );
     let _ = stream.set_read_timeout(Some(answer_wait));
     let mut reader = FrameReader::new(MAX_DATAGRAM);
     let len = match reader.next_blocking(&mut stream) {

@@ -3,6 +3,7 @@
 //! the operating system. The binaries in `src/bin/` only call [`client::main`],
 //! [`aws::main`] and [`server::main`].
 
+pub mod alloc;
 pub mod aws;
 pub mod client;
 pub mod config;

@@ -112,6 +112,8 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket) {
                         part.letter()
                     ),
                 }
+                let allocs = crate::alloc::allocations();
+                crate::debug!(cfg, "server{}: allocations so far: {allocs}", part.letter());
             }
             Handled::Dropped(why) => {
                 crate::debug!(
