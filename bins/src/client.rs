@@ -21,7 +21,7 @@ use std::time::Duration;
 /// The input file, in the client's working directory.
 pub const INPUT: &str = "nums.csv";
 /// Bytes per file read.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 256 << 10;
 /// Data frames batched into one TCP write.
 const FRAMES_PER_WRITE: usize = 44;
 

@@ -345,7 +345,7 @@ impl LineReader {
     }
 }
 
-/// The common case in one tight loop: `-?[0-9]{1,18}\n`. Returns the value and the
+/// The common case in one tight loop: `-?[0-9]{1,19}\n` within the `i64` range. Returns the value and the
 /// bytes consumed, or `None` to let [`parse_line`] judge the line.
 #[inline(always)]
 fn fast_line(s: &[u8]) -> Option<(i64, usize)> {
@@ -359,12 +359,22 @@ fn fast_line(s: &[u8]) -> Option<(i64, usize)> {
         let b = *s.get(i)?;
         let d = b.wrapping_sub(b'0');
         if d > 9 {
-            if b != b'\n' || i == start || i - start > 18 {
+            if b != b'\n' || i == start || i - start > 19 {
                 return None;
             }
-            // 18 digits stay below 10^18 < 2^63: no overflow possible.
+            // 19 digits stay below 10^19 < 2^64, so `mag` is exact; the sign sets the
+            // limit, and anything past it is left to `parse_line` to name.
+            let limit = if negative {
+                1u64 << 63
+            } else {
+                i64::MAX as u64
+            };
+            if mag > limit {
+                return None;
+            }
+            // 2^63 casts to i64::MIN, which wrapping_neg leaves as it is.
             let v = mag as i64;
-            return Some((if negative { -v } else { v }, i + 1));
+            return Some((if negative { v.wrapping_neg() } else { v }, i + 1));
         }
         mag = mag.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
@@ -510,12 +520,32 @@ mod tests {
             "-123456789012345678",
             "1234567890123456789",
             "-9223372036854775808",
+            "9223372036854775807",
+            "-9223372036854775807",
+            "0000000000000000001",
         ] {
             let mut line = Vec::from(s.as_bytes());
             let slow = parse_line(&line).unwrap().unwrap();
             line.push(b'\n');
+            assert_eq!(fast_line(&line), Some((slow, line.len())), "{s}");
             let got = all(&line, line.len()).unwrap();
             assert_eq!(got, [(1, slow)]);
+        }
+        // Just past the range, or too long: the fast path declines and the error is named.
+        for s in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "9999999999999999999",
+            "18446744073709551616",
+        ] {
+            let mut line = Vec::from(s.as_bytes());
+            line.push(b'\n');
+            assert_eq!(fast_line(&line), None, "{s}");
+            assert_eq!(
+                all(&line, 3).unwrap_err().error,
+                ParseError::OutOfRange,
+                "{s}"
+            );
         }
     }
 }

@@ -34,7 +34,7 @@ impl Instant {
 /// Retransmission timeout before any round trip has been measured.
 pub const INITIAL_RTO_US: u64 = 100_000;
 /// Smallest retransmission timeout: covers scheduling delays on a loaded host.
-pub const MIN_RTO_US: u64 = 10_000;
+pub const MIN_RTO_US: u64 = 2_000;
 /// Largest retransmission timeout after backoff.
 pub const MAX_RTO_US: u64 = 1_000_000;
 /// A frame overtaken by this many selectively acknowledged frames counts as lost.
