@@ -11,7 +11,7 @@ CARGO ?= cargo
 PROGRAMS := client aws serverA serverB serverC
 RELEASE := target/release
 
-.PHONY: all build serverA serverB serverC aws demo test unit e2e lint fuzz audit bench bench-deps clean
+.PHONY: all build serverA serverB serverC aws demo test unit lint fuzz fuzz-smoke audit bench bench-smoke bench-tools bench-deps clean
 
 all: build
 	@for p in $(PROGRAMS); do cp -f $(RELEASE)/$$p ./$$p; done
@@ -45,11 +45,15 @@ fuzz:
 fuzz-smoke:
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-20} bash .ci/fuzz.sh
 
-bench: all
+bench: all bench-tools
 	python3 bins/bench/bench.py
 
-bench-smoke: all
+bench-smoke: all bench-tools
 	BENCH_QUICK=1 python3 bins/bench/bench.py
+
+# The bench's helpers: in-memory core throughput, and the fault-injecting relay.
+bench-tools:
+	$(CARGO) build --release --locked -p offload-bins --examples
 
 bench-deps:
 	bash bins/bench/deps.sh

@@ -32,7 +32,7 @@ Environment:
   BENCH_BUILD=0      do not (re)build the throughput example with cargo
   BENCH_PEERS=0      skip the peers
   BENCH_OURS=0       skip our programs (to try the peers alone; no memory report)
-  BENCH_LOSS_RELAY   reserved for the loss run (not available yet)
+  BENCH_LOSS=0       skip the loss run (a job through the fault-injecting relay)
   BENCH_SLOW=S       a peer whose first run takes longer than S seconds (default 60) is
                      run once only, so `make bench` stays within its time budget
 
@@ -71,6 +71,7 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 RUNS = max(1, int(os.environ.get("BENCH_RUNS", "3") or 3))
 BENCH_ID = os.environ.get("BENCH_ID", "777")
 BUILD = os.environ.get("BENCH_BUILD", "1") != "0"
+RELAY_HOST = "127.0.0.2"
 PEERS = os.environ.get("BENCH_PEERS", "1") != "0"
 OURS = os.environ.get("BENCH_OURS", "1") != "0"
 SLOW = float(os.environ.get("BENCH_SLOW", "60") or 60)
@@ -319,8 +320,9 @@ def _die_with_parent() -> None:
 class Servers:
     """The four servers of one bench session; always stopped in `stop` (idempotent)."""
 
-    def __init__(self, tag: str):
+    def __init__(self, tag: str, relay_drop: int | None = None):
         self.tag = tag
+        self.relay_drop = relay_drop
         self.procs: dict[str, subprocess.Popen] = {}
         self.files: list = []
         self.hwm: dict[str, int | None] = {}
@@ -335,13 +337,19 @@ class Servers:
                              "(set BENCH_ID to another 3-digit id)")
         LOGS.mkdir(parents=True, exist_ok=True)
         env = program_env()
+        if self.relay_drop is not None:
+            self.start_relay(env)
         for name, boot, (_, base) in SERVERS:
             outp = LOGS / f"{self.tag}.{name}.out"
             errp = LOGS / f"{self.tag}.{name}.err"
             out, err = open(outp, "wb"), open(errp, "wb")
             self.files += [out, err]
+            penv = dict(env)
+            if name == "aws" and self.relay_drop is not None:
+                penv.update({k: RELAY_HOST for k in ("OFFLOAD_HOST_A", "OFFLOAD_HOST_B",
+                                                     "OFFLOAD_HOST_C")})
             self.procs[name] = subprocess.Popen(
-                [str(REPO / name)], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                [str(REPO / name)], cwd=REPO, env=penv, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True, preexec_fn=_die_with_parent)
             want = boot.format(p=base + xxx)
             deadline = time.monotonic() + BOOT_TIMEOUT
@@ -358,6 +366,23 @@ class Servers:
                 if time.monotonic() > deadline:
                     raise Failure(f"{name}: no boot line within {BOOT_TIMEOUT:.0f} s")
                 time.sleep(0.01)
+
+    def start_relay(self, env: dict) -> None:
+        exe = REPO / "target" / "release" / "examples" / "relay"
+        if not exe.exists():
+            raise SetupError("target/release/examples/relay missing (make bench-tools)")
+        renv = dict(env, RELAY_DROP=str(self.relay_drop), RELAY_HOST=RELAY_HOST)
+        outp = LOGS / f"{self.tag}.relay.out"
+        out = open(outp, "wb")
+        self.files.append(out)
+        self.procs["relay"] = subprocess.Popen(
+            [str(exe)], cwd=REPO, env=renv, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        while b"relay ready" not in outp.read_bytes():
+            if self.procs["relay"].poll() is not None or time.monotonic() > deadline:
+                raise Failure(f"relay did not start: {outp.read_text(errors='replace')[-300:]}")
+            time.sleep(0.01)
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
@@ -488,6 +513,36 @@ def run_ours(ds: Dataset, meta: dict, funcs: list[str], runs: int) -> Session:
         servers.stop()
         sess.hwm = dict(servers.hwm)
     return sess
+
+
+def loss_run(ds: Dataset) -> list[str]:
+    """SUM of one file directly, through the relay at 0% drop, and at 10% drop."""
+    if os.environ.get("BENCH_LOSS", "1") == "0" or not OURS:
+        return ["loss run: skipped (BENCH_LOSS=0)"]
+    meta = ensure_data(ds)
+    warm(ds.path)
+    times = {}
+    for label, drop in [("direct", None), ("relay, 0% drop", 0), ("relay, 10% drop", 10)]:
+        servers = Servers(f"loss-{drop}", relay_drop=drop)
+        want = client_transcript("sum", ds.lines, meta["sum"])[-1]
+        try:
+            servers.start()
+            secs = []
+            for _ in range(RUNS):
+                r = run_timed([str(REPO / "client"), "sum"], ds.dir, program_env(),
+                              CLIENT_TIMEOUT)
+                last = r.out.rstrip("\n").split("\n")[-1]
+                if r.rc != 0 or last != want:
+                    raise Failure(f"loss run ({label}): exit {r.rc}, {last!r}, expected "
+                                  f"{want!r}; stderr {r.err.strip()[-300:]!r}")
+                secs.append(r.seconds)
+            times[label] = statistics.median(secs)
+        finally:
+            servers.stop()
+    clean, lossy = times["relay, 0% drop"], times["relay, 10% drop"]
+    return [f"loss run, ./client sum on {ds.name} ({RUNS} runs each, answers exact):",
+            f"  direct {fmt_s(times['direct'])} s; through the relay: 0% drop "
+            f"{fmt_s(clean)} s, 10% drop {fmt_s(lossy)} s = {lossy / clean:.2f}x its clean time"]
 
 
 # --------------------------------------------------------------------------------------
@@ -759,10 +814,9 @@ def main() -> int:
     for line in throughput(main_ds, metas[main_ds.name]):
         log(line)
     log("")
-    relay = os.environ.get("BENCH_LOSS_RELAY")
-    log("loss run: not available (see hostile-network issue)"
-        + (f"; BENCH_LOSS_RELAY={relay!r} ignored until its interface is defined"
-           if relay else ""))
+    for line in loss_run(D3E5 if QUICK else DI64):
+        log(line)
+    log("")
     log(f"bench finished in {time.perf_counter() - t_start:.0f} s"
         + ("; all our answers exact" if OURS else "; our programs skipped (BENCH_OURS=0)"))
     return 0

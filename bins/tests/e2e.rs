@@ -99,17 +99,7 @@ fn extremes_and_wide_results_are_exact() {
 
 #[test]
 fn three_hundred_thousand_numbers() {
-    let c = Cluster::start();
-    let mut r = Rng(42);
-    let xs: Vec<i64> = (0..300_000)
-        .map(|_| r.range(-1_000_000_000, 1_000_000_000))
-        .collect();
-    for f in FUNCS {
-        check_job(&c, f, &xs);
-    }
-    let full: Vec<i64> = (0..300_000).map(|_| r.next() as i64).collect();
-    check_job(&c, "sos", &full);
-    check_job(&c, "sum", &full);
+    check_large_jobs(&Cluster::start(), 42, 1_000_000_000);
 }
 
 #[test]

@@ -67,16 +67,7 @@ fn every_case_is_exact_through_loss_duplication_and_reordering() {
 #[test]
 fn large_jobs_are_exact_through_a_hostile_network() {
     let (c, relays) = lossy(HOSTILE, 2, &[]);
-    let mut r = Rng(1234);
-    let xs: Vec<i64> = (0..300_000)
-        .map(|_| r.range(-1_000_000, 1_000_000))
-        .collect();
-    for f in FUNCS {
-        check_job(&c, f, &xs);
-    }
-    let full: Vec<i64> = (0..300_000).map(|_| r.next() as i64).collect();
-    check_job(&c, "sos", &full);
-    check_job(&c, "sum", &full);
+    check_large_jobs(&c, 1234, 1_000_000);
     let faulted: u64 = relays
         .iter()
         .map(|r| r.stats.faulted.load(std::sync::atomic::Ordering::SeqCst))

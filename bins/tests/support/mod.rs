@@ -83,15 +83,7 @@ impl Proc {
         envs: &[(String, String)],
         dir: &Path,
     ) -> Proc {
-        let mut cmd = command_in(netns, &exe(name));
-        cmd.current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.env_remove("OFFLOAD_LOG");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
+        let mut cmd = piped(netns, name, dir, &[], envs);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let errs = Arc::new(Mutex::new(Vec::new()));
@@ -261,6 +253,28 @@ pub fn run_client(dir: &Path, args: &[&str], envs: &[(String, String)], limit: D
     run_client_in(None, dir, args, envs, limit)
 }
 
+/// Program `name` with `args` in `dir`, stdout and stderr piped, exactly `envs` added
+/// to an environment without OFFLOAD_LOG, inside `netns` when given.
+fn piped(
+    netns: Option<&str>,
+    name: &str,
+    dir: &Path,
+    args: &[&str],
+    envs: &[(String, String)],
+) -> Command {
+    let mut cmd = command_in(netns, &exe(name));
+    cmd.current_dir(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.env_remove("OFFLOAD_LOG");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
 /// A command for `program`, run inside `netns` when given.
 pub fn command_in(netns: Option<&str>, program: &Path) -> Command {
     match netns {
@@ -281,16 +295,7 @@ pub fn run_client_in(
     limit: Duration,
 ) -> Run {
     let start = Instant::now();
-    let mut cmd = command_in(netns, &exe("client"));
-    cmd.current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.env_remove("OFFLOAD_LOG");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
+    let mut cmd = piped(netns, "client", dir, args, envs);
     let mut child = cmd.spawn().unwrap();
     let out = child.stdout.take().unwrap();
     let err = child.stderr.take().unwrap();
@@ -469,4 +474,17 @@ pub fn check_job(c: &Cluster, func: &str, xs: &[i64]) {
     );
     let aws = c.proc("aws").wait_lines(before[3] + want.len(), LONG);
     assert_eq!(aws[before[3]..], want[..]);
+}
+
+/// 300,000 numbers in `[-range, range]` for every function, then 300,000 full-range
+/// numbers for SOS and SUM, each checked line by line.
+pub fn check_large_jobs(c: &Cluster, seed: u64, range: i64) {
+    let mut r = Rng(seed);
+    let xs: Vec<i64> = (0..300_000).map(|_| r.range(-range, range)).collect();
+    for f in FUNCS {
+        check_job(c, f, &xs);
+    }
+    let full: Vec<i64> = (0..300_000).map(|_| r.next() as i64).collect();
+    check_job(c, "sos", &full);
+    check_job(c, "sum", &full);
 }
