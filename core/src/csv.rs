@@ -359,26 +359,38 @@ fn fast_line(s: &[u8]) -> Option<(i64, usize)> {
         let b = *s.get(i)?;
         let d = b.wrapping_sub(b'0');
         if d > 9 {
-            if b != b'\n' || i == start || i - start > 19 {
+            if b != b'\n' || i == start {
                 return None;
             }
-            // 19 digits stay below 10^19 < 2^64, so `mag` is exact; the sign sets the
-            // limit, and anything past it is left to `parse_line` to name.
-            let limit = if negative {
-                1u64 << 63
-            } else {
-                i64::MAX as u64
-            };
-            if mag > limit {
-                return None;
+            if i - start > 18 {
+                return nineteen_digits(mag, negative, i - start).map(|v| (v, i + 1));
             }
-            // 2^63 casts to i64::MIN, which wrapping_neg leaves as it is.
+            // 18 digits stay below 10^18 < 2^63: no overflow possible.
             let v = mag as i64;
-            return Some((if negative { v.wrapping_neg() } else { v }, i + 1));
+            return Some((if negative { -v } else { v }, i + 1));
         }
         mag = mag.wrapping_mul(10).wrapping_add(u64::from(d));
         i += 1;
     }
+}
+
+/// The rarer 19-digit case of [`fast_line`], kept out of its loop: 19 digits stay below
+/// 10^19 < 2^64, so `mag` is exact, and the sign sets the limit. Anything else (more
+/// digits, past the limit) is left to [`parse_line`] to name.
+#[cold]
+#[inline(never)]
+fn nineteen_digits(mag: u64, negative: bool, digits: usize) -> Option<i64> {
+    let limit = if negative {
+        1u64 << 63
+    } else {
+        i64::MAX as u64
+    };
+    if digits > 19 || mag > limit {
+        return None;
+    }
+    // 2^63 casts to i64::MIN, which wrapping_neg leaves as it is.
+    let v = mag as i64;
+    Some(if negative { v.wrapping_neg() } else { v })
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 //! [`Instant`], and asks what to transmit and when to wake up next.
 //!
 //! Loss recovery has two paths, both bounded so loss does not turn into a storm:
-//! a frame that three later frames have overtaken (per SACK) is resent once per
-//! round trip ("fast retransmit"); anything still unacknowledged when the
+//! a frame that three later frames have overtaken (per SACK) is resent at once, and
+//! again at most once per round trip while it stays missing ("fast retransmit"); anything still unacknowledged when the
 //! retransmission timeout (RTO, adaptive as in RFC 6298, doubling on each expiry)
 //! fires is resent.
 
@@ -357,7 +357,10 @@ impl<const W: usize> Sender<W> {
         for off in 0..span.saturating_sub(DUP_THRESHOLD - 1) {
             let seq = self.base.wrapping_add(off);
             if let Some(slot) = self.slot_mut(seq) {
-                if !slot.sacked && !slot.retx && now.since(slot.sent_at) >= recent {
+                // A first loss is resent at once; a resent frame still missing is resent
+                // again only after a round trip, so one loss costs at most one copy per RTT.
+                let due = slot.tx <= 1 || now.since(slot.sent_at) >= recent;
+                if !slot.sacked && !slot.retx && due {
                     slot.retx = true;
                     marked += 1;
                 }
