@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
-use crate::net::{is_timeout, now, random_job_id, tune_udp, FrameReader, Polled};
+use crate::net::{enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled};
 use offload_core::dispatch::{Dispatch, DispatchError, PartEvent};
 use offload_core::split::Part;
 use offload_core::wire::{ErrorCode, Frame, JobId, Sack, MAX_DATAGRAM};
@@ -83,6 +83,8 @@ type Registry = Arc<Mutex<HashMap<JobId, SyncSender<(Part, Reply)>>>>;
 struct Shared {
     cfg: Config,
     udp: UdpSocket,
+    /// Segmentation offload is on: one send may carry many full frames.
+    gso: bool,
     backends: [SocketAddr; 3],
     registry: Registry,
     active: AtomicUsize,
@@ -126,13 +128,15 @@ fn start() -> Result<Never, String> {
     let listener = TcpListener::bind(tcp_addr)
         .map_err(|e| format!("cannot bind TCP {tcp_addr}: {e} (is another aws still running?)"))?;
     let granted = tune_udp(&udp);
+    let gso = cfg.gso && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
         cfg,
-        "aws: UDP receive buffer {granted} bytes; back-ends {backends:?}"
+        "aws: UDP receive buffer {granted} bytes; segmentation offload {gso}; back-ends {backends:?}"
     );
     let shared = Arc::new(Shared {
         cfg,
         udp,
+        gso,
         backends,
         registry: Arc::new(Mutex::new(HashMap::new())),
         active: AtomicUsize::new(0),
@@ -396,6 +400,7 @@ fn run_job(
     let mut lines = Lines::new(sizes);
     let mut next_seq = 0u32;
     let mut last_heard = std::time::Instant::now();
+    let mut batch = Batch::new(shared.gso);
     let _ = stream.set_read_timeout(Some(POLL));
     loop {
         // Back-end replies first: they free window space.
@@ -405,9 +410,9 @@ fn run_job(
         let t = now();
         d.handle_timeout(t);
         while let Some((part, bytes)) = d.poll_transmit(t) {
-            // A send error is a lost datagram: the timers recover it.
-            let _ = shared.udp.send_to(bytes, shared.backends[part.index()]);
+            batch.push(shared, part, bytes);
         }
+        batch.flush(shared);
         for part in Part::ALL {
             if sizes[part.index()] > 0 && d.part_sent(part) && !lines.is_set(SENT + part.index()) {
                 lines.set(SENT + part.index(), aws_sent(sizes[part.index()], part));
@@ -429,37 +434,53 @@ fn run_job(
                 wait_reply(shared, d, &mut lines, rx, POLL)?;
                 continue;
             }
-            match reader.poll() {
-                Ok(Polled::Frame(len)) => {
-                    take_data(d, reader, len, op, &mut next_seq)?;
-                    reader.consume(len);
-                    if d.all_received() {
-                        lines.set(
-                            RECEIVED,
-                            aws_received(d.received(), shared.cfg.aws_tcp_port()),
-                        );
-                    }
-                }
-                Ok(Polled::More) => match reader.fill(stream) {
-                    Ok(_) => last_heard = std::time::Instant::now(),
-                    Err(e) if is_timeout(&e) => {
-                        if last_heard.elapsed() >= cfg.idle_timeout {
-                            return Err(JobEnd::ClientGone(format!(
-                                "sent nothing for {} s",
-                                cfg.idle_timeout.as_secs()
-                            )));
+            // Take every buffered frame the windows have room for, then transmit them
+            // together (one offloaded send can carry many).
+            let mut took = false;
+            loop {
+                match reader.poll() {
+                    Ok(Polled::Frame(len)) => {
+                        take_data(d, reader, len, op, &mut next_seq)?;
+                        reader.consume(len);
+                        took = true;
+                        if d.all_received() {
+                            lines.set(
+                                RECEIVED,
+                                aws_received(d.received(), shared.cfg.aws_tcp_port()),
+                            );
+                            break;
+                        }
+                        if !d.has_room() {
+                            break;
                         }
                     }
-                    Err(e) => return Err(JobEnd::ClientGone(format!("failed: {e}"))),
-                },
-                Ok(Polled::Closed) => {
-                    return Err(JobEnd::ClientGone(format!(
-                        "closed after {} of {} numbers",
-                        d.received(),
-                        sizes.iter().sum::<u64>()
-                    )))
+                    Ok(Polled::More) => break,
+                    Ok(Polled::Closed) => {
+                        return Err(JobEnd::ClientGone(format!(
+                            "closed after {} of {} numbers",
+                            d.received(),
+                            sizes.iter().sum::<u64>()
+                        )))
+                    }
+                    Err(e) => {
+                        return Err(JobEnd::ClientGone(format!("sent a malformed stream ({e})")))
+                    }
                 }
-                Err(e) => return Err(JobEnd::ClientGone(format!("sent a malformed stream ({e})"))),
+            }
+            if took {
+                continue;
+            }
+            match reader.fill(stream) {
+                Ok(_) => last_heard = std::time::Instant::now(),
+                Err(e) if is_timeout(&e) => {
+                    if last_heard.elapsed() >= cfg.idle_timeout {
+                        return Err(JobEnd::ClientGone(format!(
+                            "sent nothing for {} s",
+                            cfg.idle_timeout.as_secs()
+                        )));
+                    }
+                }
+                Err(e) => return Err(JobEnd::ClientGone(format!("failed: {e}"))),
             }
             continue;
         }
@@ -488,6 +509,63 @@ fn run_job(
             })
             .clamp(Duration::from_micros(200), Duration::from_millis(50));
         wait_reply(shared, d, &mut lines, rx, wait)?;
+    }
+}
+
+/// Full frames for one back-end, laid end to end for a single segmentation-offload send:
+/// the kernel cuts it back into one datagram per frame, so nothing on the wire changes.
+struct Batch {
+    buf: Vec<u8>,
+    part: Option<Part>,
+    frames: usize,
+    gso: bool,
+}
+
+/// Frames per offloaded send: 44 x 1472 = 64,768 bytes, under UDP's 65,507-byte limit.
+const GSO_FRAMES: usize = 44;
+
+impl Batch {
+    fn new(gso: bool) -> Batch {
+        Batch {
+            buf: Vec::with_capacity(if gso { GSO_FRAMES * MAX_DATAGRAM } else { 0 }),
+            part: None,
+            frames: 0,
+            gso,
+        }
+    }
+
+    fn push(&mut self, shared: &Shared, part: Part, frame: &[u8]) {
+        if !self.gso {
+            // A send error is a lost datagram: the timers recover it.
+            let _ = shared.udp.send_to(frame, shared.backends[part.index()]);
+            return;
+        }
+        if self.part != Some(part) {
+            self.flush(shared);
+        }
+        self.part = Some(part);
+        self.buf.extend_from_slice(frame);
+        self.frames += 1;
+        // Only the last segment of an offloaded send may be shorter than the rest.
+        if frame.len() < MAX_DATAGRAM || self.frames == GSO_FRAMES {
+            self.flush(shared);
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        if let (Some(part), false) = (self.part, self.buf.is_empty()) {
+            let to = shared.backends[part.index()];
+            if shared.udp.send_to(&self.buf, to).is_err() && self.frames > 1 {
+                // Offload refused (a device without it): send one by one from now on.
+                self.gso = false;
+                for frame in self.buf.chunks(MAX_DATAGRAM) {
+                    let _ = shared.udp.send_to(frame, to);
+                }
+            }
+        }
+        self.buf.clear();
+        self.part = None;
+        self.frames = 0;
     }
 }
 

@@ -9,6 +9,7 @@
 //! | `OFFLOAD_IDLE_MS` | how long the AWS waits on a silent client | `30000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `64` |
 //! | `OFFLOAD_JOBS` | jobs each back-end holds at once | `32` |
+//! | `OFFLOAD_GSO` | `0` sends one datagram per system call (no segmentation offload) | on |
 //! | `OFFLOAD_LOG` | `debug` for diagnostics on stderr | off |
 
 use offload_core::split::Part;
@@ -57,6 +58,8 @@ pub struct Config {
     pub max_jobs: usize,
     /// Jobs a back-end holds in flight at once.
     pub backend_jobs: usize,
+    /// Use UDP segmentation offload where the kernel has it.
+    pub gso: bool,
     /// Diagnostics on stderr.
     pub debug: bool,
 }
@@ -131,6 +134,7 @@ impl Config {
             idle_timeout: env_ms("OFFLOAD_IDLE_MS", 30_000)?,
             max_jobs,
             backend_jobs,
+            gso: std::env::var("OFFLOAD_GSO").map_or(true, |v| v.trim() != "0"),
             debug: std::env::var("OFFLOAD_LOG").is_ok_and(|v| v.eq_ignore_ascii_case("debug")),
         })
     }
@@ -210,6 +214,7 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             max_jobs: 1,
             backend_jobs: 1,
+            gso: true,
             debug: false,
         }
     }

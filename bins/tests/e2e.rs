@@ -103,6 +103,13 @@ fn three_hundred_thousand_numbers() {
 }
 
 #[test]
+fn one_datagram_per_send_without_offload() {
+    // OFFLOAD_GSO=0: the path for kernels without UDP segmentation offload.
+    let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_GSO", "0")]);
+    check_large_jobs(&c, 9, 1_000);
+}
+
+#[test]
 fn friendly_input_forms() {
     let c = Cluster::start();
     let text = b"  12\t\r\n\n+7\r\n-3  \n\n\t-0\n5";
