@@ -7,13 +7,13 @@
 use crate::config::Config;
 use crate::messages::{client_boot, client_received, client_sent_numbers, client_sent_op, say};
 use crate::net::{is_timeout, FrameReader};
-use offload_core::csv::LineReader;
+use offload_core::csv::{LineError, LineReader};
 use offload_core::split::Part;
 use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM, MAX_VALUES};
 use offload_core::Op;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -198,27 +198,56 @@ trait Sink {
     fn check(&mut self) -> Result<(), ClientError>;
 }
 
-/// Reads [`INPUT`] in [`CHUNK`]-byte reads and hands every number to `sink`.
-fn read_file<S: Sink>(sink: &mut S) -> Result<(), ClientError> {
-    let mut file = File::open(INPUT).map_err(ClientError::File)?;
+/// Why reading part of the file stopped.
+enum RangeError {
+    /// A bad line, numbered from the start of the range.
+    Line(LineError),
+    /// Anything else.
+    Other(ClientError),
+}
+
+/// Reads `file` from its position, `len` bytes or to the end, in [`CHUNK`]-byte reads,
+/// handing every number to `sink`; returns the lines read. A range must start at a
+/// line's start; one that stops early must stop just after a line end.
+fn read_range<S: Sink>(mut file: File, len: Option<u64>, sink: &mut S) -> Result<u64, RangeError> {
     let mut buf = vec![0u8; CHUNK];
     let mut lines = LineReader::new();
-    loop {
-        let n = match file.read(&mut buf) {
+    let mut left = len.unwrap_or(u64::MAX);
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match file.read(&mut buf[..want]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ClientError::File(e)),
+            Err(e) => return Err(RangeError::Other(ClientError::File(e))),
         };
+        left -= n as u64;
         lines
             .feed(&buf[..n], |_, x| sink.number(x))
-            .map_err(|e| ClientError::Line(e.to_string()))?;
-        sink.check()?;
+            .map_err(RangeError::Line)?;
+        sink.check().map_err(RangeError::Other)?;
     }
     lines
         .finish(|_, x| sink.number(x))
-        .map_err(|e| ClientError::Line(e.to_string()))?;
-    sink.check()
+        .map_err(RangeError::Line)?;
+    sink.check().map_err(RangeError::Other)?;
+    Ok(lines.lines())
+}
+
+impl From<RangeError> for ClientError {
+    fn from(e: RangeError) -> ClientError {
+        match e {
+            RangeError::Line(e) => ClientError::Line(e.to_string()),
+            RangeError::Other(e) => e,
+        }
+    }
+}
+
+/// Reads all of [`INPUT`], handing every number to `sink`.
+fn read_file<S: Sink>(sink: &mut S) -> Result<(), ClientError> {
+    let file = File::open(INPUT).map_err(ClientError::File)?;
+    read_range(file, None, sink)?;
+    Ok(())
 }
 
 /// First pass: counts.
@@ -233,14 +262,68 @@ impl Sink for Counter {
     }
 }
 
+/// Files from this size on are checked by two threads, one half each: the servers are
+/// idle during this pass, so the second core is free.
+const PARALLEL_FROM: u64 = 8 << 20;
+
+/// Where the second half starts: just after the first line end at or past the middle.
+fn split_point(len: u64) -> Option<u64> {
+    let mut f = File::open(INPUT).ok()?;
+    let mid = len / 2;
+    f.seek(SeekFrom::Start(mid)).ok()?;
+    let mut probe = vec![0u8; 64 << 10];
+    let n = f.read(&mut probe).ok()?;
+    let nl = probe[..n].iter().position(|&b| b == b'\n')?;
+    Some(mid + nl as u64 + 1)
+}
+
 /// First pass: every line valid, and how many numbers.
 fn validate() -> Result<u64, ClientError> {
-    let mut c = Counter(0);
-    read_file(&mut c)?;
-    if c.0 == 0 {
+    let file = File::open(INPUT).map_err(ClientError::File)?;
+    let len = file.metadata().map_err(ClientError::File)?.len();
+    let split = if len >= PARALLEL_FROM {
+        split_point(len)
+    } else {
+        None
+    };
+    let count = match split {
+        None => {
+            let mut c = Counter(0);
+            read_range(file, None, &mut c)?;
+            c.0
+        }
+        Some(at) => {
+            let mut second = File::open(INPUT).map_err(ClientError::File)?;
+            second
+                .seek(SeekFrom::Start(at))
+                .map_err(ClientError::File)?;
+            let (first, rest) = std::thread::scope(|s| {
+                let h = s.spawn(move || {
+                    let mut c = Counter(0);
+                    read_range(second, None, &mut c).map(|_| c.0)
+                });
+                let mut c = Counter(0);
+                let first = read_range(file, Some(at), &mut c).map(|lines| (lines, c.0));
+                (first, h.join())
+            });
+            // The first half's error comes first; the second's is renumbered after it.
+            let (lines, n1) = first?;
+            let n2 = match rest {
+                Ok(Ok(n)) => n,
+                Ok(Err(RangeError::Line(mut e))) => {
+                    e.line += lines;
+                    return Err(ClientError::Line(e.to_string()));
+                }
+                Ok(Err(RangeError::Other(e))) => return Err(e),
+                Err(_) => return Err(ClientError::Protocol("validation thread failed".into())),
+            };
+            n1 + n2
+        }
+    };
+    if count == 0 {
         return Err(ClientError::Empty);
     }
-    Ok(c.0)
+    Ok(count)
 }
 
 /// Second pass: packs numbers into data frames, many frames per TCP write.

@@ -118,3 +118,47 @@ fn bad_environment_is_named() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("takes no arguments"));
 }
+
+#[test]
+fn big_files_checked_in_two_halves_keep_true_line_numbers() {
+    let mut c = Cluster::start();
+    // 1.2 million 8-byte lines: past the two-thread threshold (8 MiB).
+    let n = 1_200_000usize;
+    let mut text: Vec<u8> = Vec::with_capacity(n * 8);
+    for i in 0..n {
+        text.extend_from_slice(format!("{:07}\n", i % 9_999_999).as_bytes());
+    }
+    assert!(text.len() >= 8 << 20);
+    let line_at = |text: &mut Vec<u8>, line: usize, what: &[u8; 7]| {
+        let at = (line - 1) * 8;
+        text[at..at + 7].copy_from_slice(what);
+    };
+    // An error in the second half only: numbered from the top of the file.
+    let mut second = text.clone();
+    line_at(&mut second, 1_000_000, b"  12x  ");
+    assert_refused(
+        &mut c,
+        &["sum"],
+        Some(&second),
+        "nums.csv:1000000: \"12x\" is not an integer",
+        1,
+    );
+    // Errors in both halves: the first one in the file is reported.
+    let mut both = second.clone();
+    line_at(&mut both, 17, b"1.5    ");
+    assert_refused(
+        &mut c,
+        &["sum"],
+        Some(&both),
+        "nums.csv:17: \"1.5\" is not a whole number",
+        1,
+    );
+    // A good big file still counts every number once.
+    let good = c.run("max", &text);
+    assert_eq!(
+        good.stdout,
+        client_lines("max", n, "1199999"),
+        "{}",
+        good.stderr
+    );
+}
