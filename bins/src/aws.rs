@@ -202,27 +202,34 @@ fn read_replies(shared: &Shared) {
             crate::debug!(shared.cfg, "aws: dropped {n} bytes from stranger {src}");
             continue;
         };
-        let reply = match Frame::parse(&buf[..n]) {
-            Ok(Frame::Ack {
+        let frame = match Frame::parse(&buf[..n]) {
+            Ok(f) => f,
+            Err(e) => {
+                crate::debug!(shared.cfg, "aws: dropped datagram from {src}: {e}");
+                continue;
+            }
+        };
+        let reply = match frame {
+            Frame::Ack {
                 cum,
                 complete,
                 sack,
                 ..
-            }) => Reply::Ack {
+            } => Reply::Ack {
                 cum,
                 complete,
                 sack,
             },
-            Ok(Frame::Result {
+            Frame::Result {
                 op, count, value, ..
-            }) => Reply::Result { op, count, value },
-            Ok(Frame::Error { code, arg, .. }) => Reply::Error { code, arg },
+            } => Reply::Result { op, count, value },
+            Frame::Error { code, arg, .. } => Reply::Error { code, arg },
             other => {
                 crate::debug!(shared.cfg, "aws: dropped datagram from {src}: {other:?}");
                 continue;
             }
         };
-        let job = Frame::parse(&buf[..n]).map(|f| f.job()).unwrap_or_default();
+        let job = frame.job();
         let sender = shared
             .registry
             .lock()
