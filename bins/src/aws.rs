@@ -641,8 +641,8 @@ fn on_reply(
     match d.handle_frame(now(), part, &frame) {
         PartEvent::Result(p) => {
             if let Some(r) = d.result(p) {
-                // The "sent" line precedes the result in Table 7's order.
-                lines.set(SENT + p.index(), aws_sent(d.sizes()[p.index()], p));
+                // Held by `lines` until the part's "sent" line, which the job loop sets
+                // on its next turn (a result acknowledges the whole part), is printed.
                 lines.set(
                     RESULT + p.index(),
                     aws_result(r.op, p, shared.cfg.aws_udp_port(), r.value),

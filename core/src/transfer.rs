@@ -8,9 +8,9 @@
 //!
 //! Loss recovery has two paths, both bounded so loss does not turn into a storm:
 //! a frame that three later frames have overtaken (per SACK) is resent at once, and
-//! again at most once per round trip while it stays missing ("fast retransmit"); anything still unacknowledged when the
-//! retransmission timeout (RTO, adaptive as in RFC 6298, doubling on each expiry)
-//! fires is resent.
+//! again at most once per round trip while it stays missing ("fast retransmit");
+//! anything still unacknowledged when the retransmission timeout (RTO, adaptive as in
+//! RFC 6298, doubling on each expiry) fires is resent.
 
 use crate::op::Op;
 use crate::wire::{emit_data, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
