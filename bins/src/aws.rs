@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
-use crate::net::{enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled};
+use crate::net::{
+    bind_hint, enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled,
+};
 use offload_core::dispatch::{Dispatch, DispatchError, PartEvent};
 use offload_core::split::Part;
 use offload_core::wire::{ErrorCode, Frame, JobId, Sack, MAX_DATAGRAM};
@@ -123,10 +125,18 @@ fn start() -> Result<Never, String> {
     };
     let udp_addr = cfg.aws_udp_addr().map_err(|e| e.0)?;
     let tcp_addr = cfg.aws_tcp_addr().map_err(|e| e.0)?;
-    let udp = UdpSocket::bind(udp_addr)
-        .map_err(|e| format!("cannot bind UDP {udp_addr}: {e} (is another aws still running?)"))?;
-    let listener = TcpListener::bind(tcp_addr)
-        .map_err(|e| format!("cannot bind TCP {tcp_addr}: {e} (is another aws still running?)"))?;
+    let udp = UdpSocket::bind(udp_addr).map_err(|e| {
+        format!(
+            "cannot bind UDP {udp_addr}: {e}{}",
+            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
+        )
+    })?;
+    let listener = TcpListener::bind(tcp_addr).map_err(|e| {
+        format!(
+            "cannot bind TCP {tcp_addr}: {e}{}",
+            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
+        )
+    })?;
     let granted = tune_udp(&udp);
     let gso = cfg.gso && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
