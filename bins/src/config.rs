@@ -8,7 +8,7 @@
 //! | `OFFLOAD_TIMEOUT_MS` | how long a silent back-end may keep a job waiting | `10000` |
 //! | `OFFLOAD_IDLE_MS` | how long the AWS waits on a silent client | `30000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `64` |
-//! | `OFFLOAD_JOBS` | jobs each back-end holds at once | `32` |
+//! | `OFFLOAD_JOBS` | job slots of each back-end (live jobs plus kept results) | `128` |
 //! | `OFFLOAD_GSO` | `0` sends one datagram per system call (no segmentation offload) | on |
 //! | `OFFLOAD_LOG` | `debug` for diagnostics on stderr | off |
 
@@ -121,7 +121,9 @@ impl Config {
             }
         };
         let max_jobs = env_count("OFFLOAD_MAX_JOBS", 64)?;
-        let backend_jobs = env_count("OFFLOAD_JOBS", 32)?;
+        // Twice OFFLOAD_MAX_JOBS: every job the AWS admits finds a slot at each back-end,
+        // and as many finished results stay to answer a lost result's probe.
+        let backend_jobs = env_count("OFFLOAD_JOBS", 128)?;
         Ok(Config {
             id,
             host_aws: env_host("OFFLOAD_HOST_AWS"),
