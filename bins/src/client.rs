@@ -285,6 +285,7 @@ fn read_range<S: Sink>(
             Err(e) => return Err(RangeError::Other(ClientError::File(e))),
         };
         at += n as u64;
+        crate::progress::advance(n);
         lines
             .feed(&buf[..n], |_, x| sink.number(x))
             .map_err(RangeError::Line)?;
@@ -453,6 +454,7 @@ fn split_point(file: &File, len: u64) -> Option<u64> {
 /// First pass: every line valid; how many numbers, and their digest.
 fn validate() -> Result<(File, Validated), ClientError> {
     let (file, id) = open_input()?;
+    let _bar = crate::progress::Bar::start("checking", id.size);
     let split = if id.size >= PARALLEL_FROM {
         split_point(&file, id.size)
     } else {
@@ -593,6 +595,7 @@ fn stream_numbers(
     file: &File,
     valid: &Validated,
 ) -> Result<(), ClientError> {
+    let _bar = crate::progress::Bar::start("sending", valid.id.size);
     let mut s = Streamer {
         stream,
         op,
