@@ -110,6 +110,7 @@ pub fn describe_remote(code: ErrorCode, arg: u16) -> String {
         ErrorCode::BackendTimeout => format!("{server} did not answer (is it running?)"),
         ErrorCode::BackendBusy => format!("{server} is busy with other jobs; try again"),
         ErrorCode::BackendFailed => format!("{server} failed the job"),
+        ErrorCode::BackendLost => format!("{server} lost the job (it restarted)"),
         ErrorCode::ProtocolViolation => {
             "the AWS saw data that did not match the request".to_string()
         }
@@ -285,6 +286,7 @@ fn read_range<S: Sink>(
             Err(e) => return Err(RangeError::Other(ClientError::File(e))),
         };
         at += n as u64;
+        crate::progress::advance(n);
         lines
             .feed(&buf[..n], |_, x| sink.number(x))
             .map_err(RangeError::Line)?;
@@ -453,6 +455,7 @@ fn split_point(file: &File, len: u64) -> Option<u64> {
 /// First pass: every line valid; how many numbers, and their digest.
 fn validate() -> Result<(File, Validated), ClientError> {
     let (file, id) = open_input()?;
+    let _bar = crate::progress::Bar::start("checking", id.size);
     let split = if id.size >= PARALLEL_FROM {
         split_point(&file, id.size)
     } else {
@@ -605,6 +608,7 @@ fn stream_numbers(
     file: &File,
     valid: &Validated,
 ) -> Result<(), ClientError> {
+    let _bar = crate::progress::Bar::start("sending", valid.id.size);
     let mut s = Streamer {
         stream,
         op,
