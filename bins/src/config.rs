@@ -259,12 +259,22 @@ impl Config {
     }
 }
 
-/// Resolves `host:port`, preferring IPv4 (the servers bind where their name resolves).
+/// Resolves `host:port`: `host` is a name, an IPv4 address, or an IPv6 address bare
+/// (`::1`) or in brackets (`[::1]`). A name with addresses of both families resolves to
+/// its IPv4 one (`localhost` is 127.0.0.1), a name with only IPv6 ones to the first.
+/// The servers bind where their host resolves.
 ///
 /// # Errors
 /// When the name does not resolve.
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
-    let addrs: Vec<SocketAddr> = (host, port)
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
         .to_socket_addrs()
         .map_err(|e| ConfigError(format!("cannot resolve host {host:?}: {e}")))?
         .collect();
@@ -425,5 +435,18 @@ mod tests {
         let a = resolve("localhost", 21319).unwrap();
         assert_eq!(a.to_string(), "127.0.0.1:21319");
         assert!(resolve("no-such-host.invalid", 1).is_err());
+    }
+
+    #[test]
+    fn ipv6_literals_bare_or_bracketed() {
+        for host in ["::1", "[::1]"] {
+            assert_eq!(resolve(host, 21319).unwrap().to_string(), "[::1]:21319");
+        }
+        assert_eq!(
+            resolve("[fd00:231::2]", 22319).unwrap().to_string(),
+            "[fd00:231::2]:22319"
+        );
+        assert_eq!(resolve("10.0.0.1", 1).unwrap().to_string(), "10.0.0.1:1");
+        assert!(resolve("[::1", 1).is_err());
     }
 }

@@ -1,20 +1,38 @@
 //! The five programs on five separate hosts: network namespaces joined by veth pairs
-//! to a bridge in a hub namespace. Needs root (CI runs as root); elsewhere it says why
-//! it skipped. Everything it creates lives in its own namespaces and is deleted.
+//! to a bridge in a hub namespace, once over IPv4 addresses and once over IPv6 host
+//! names (each namespace's /etc/netns hosts file maps them to fd00:231::/64). Needs
+//! root (CI runs as root); elsewhere, or on a kernel without IPv6, it says why it
+//! skipped. Everything it creates lives in its own namespaces and is deleted.
 mod support;
 
 use std::process::Command;
 use std::time::Duration;
 use support::*;
 
-/// Namespaces created by this test, deleted on drop (which also removes their links).
+/// Namespaces created by this test, deleted on drop (which also removes their links),
+/// with their /etc/netns/<name> directories.
 struct Netns(Vec<String>);
 
 impl Drop for Netns {
     fn drop(&mut self) {
         for ns in &self.0 {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = std::fs::remove_dir_all(format!("/etc/netns/{ns}"));
         }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Family {
+    V4,
+    V6,
+}
+
+/// Host k's address: 10.231.0.(k+1)/24, or fd00:231::(k+1)/64.
+fn address(family: Family, k: usize) -> String {
+    match family {
+        Family::V4 => format!("10.231.0.{}", k + 1),
+        Family::V6 => format!("fd00:231::{}", k + 1),
     }
 }
 
@@ -34,8 +52,11 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Builds hub + hosts; host k gets 10.231.0.(k+1)/24.
-fn build(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
+/// Builds hub + hosts; host k gets [`address`]`(family, k)`. Errors say which step
+/// failed; the second member is true when namespaces work but IPv6 does not.
+fn build(tag: &str, hosts: &[&str], family: Family) -> Result<Netns, (String, bool)> {
+    let v6 = |e: String| (e, family == Family::V6);
+    let ip = |args: &[&str]| ip(args).map_err(|e| (e, false));
     let hub = format!("{tag}hub");
     let mut made = Netns(Vec::new());
     ip(&["netns", "add", &hub])?;
@@ -53,38 +74,83 @@ fn build(tag: &str, hosts: &[&str]) -> Result<Netns, String> {
         ])?;
         ip(&["-n", &hub, "link", "set", &hub_if, "master", "br0"])?;
         ip(&["-n", &hub, "link", "set", &hub_if, "up"])?;
-        ip(&[
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("10.231.0.{}/24", k + 1),
-            "dev",
-            &host_if,
-        ])?;
+        match family {
+            Family::V4 => ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", address(family, k)),
+                "dev",
+                &host_if,
+            ])?,
+            // nodad: usable at once, without duplicate address detection's wait.
+            Family::V6 => ip(&[
+                "-n",
+                &ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{}/64", address(family, k)),
+                "dev",
+                &host_if,
+                "nodad",
+            ])
+            .map_err(|(e, _)| v6(e))?,
+        }
         ip(&["-n", &ns, "link", "set", &host_if, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
     }
     Ok(made)
 }
 
-#[test]
-fn five_programs_on_five_hosts() {
-    let tag = format!("ofl{}", std::process::id() % 100_000);
+/// The host settings for `family`: IPv4 literals, or IPv6 host names that each
+/// namespace resolves from its own hosts file (`ip netns exec` mounts
+/// /etc/netns/<name>/hosts over /etc/hosts), so names resolving to IPv6 are tested too.
+fn host_settings(netns: &Netns, family: Family) -> Result<[String; 4], String> {
+    if family == Family::V4 {
+        return Ok([0, 1, 2, 3].map(|k| address(family, k)));
+    }
+    let names = ["aws", "a", "b", "c"].map(|h| format!("{h}.offload.test"));
+    let hosts: String = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| format!("{} {n}\n", address(family, k)))
+        .collect();
+    for ns in &netns.0 {
+        let dir = format!("/etc/netns/{ns}");
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(format!("{dir}/hosts"), &hosts))
+            .map_err(|e| format!("cannot write {dir}/hosts: {e}"))?;
+    }
+    Ok(names)
+}
+
+fn five_programs_on_five_hosts(family: Family, test: &str) {
+    let tag = format!(
+        "ofl{}{}",
+        std::process::id() % 100_000,
+        if family == Family::V4 { "" } else { "v6" }
+    );
     let hosts = ["aws", "a", "b", "c", "cl"];
-    let netns = match build(&tag, &hosts) {
+    let netns = match build(&tag, &hosts, family) {
         Ok(n) => n,
-        Err(e) => {
-            eprintln!("SKIPPED five_programs_on_five_hosts: cannot create network namespaces here ({e}); needs root and iproute2");
+        Err((e, true)) => {
+            eprintln!("SKIPPED {test}: the kernel lacks IPv6 here ({e})");
+            return;
+        }
+        Err((e, false)) => {
+            eprintln!("SKIPPED {test}: cannot create network namespaces here ({e}); needs root and iproute2");
             return;
         }
     };
+    let settings = host_settings(&netns, family).unwrap_or_else(|e| panic!("{e}"));
     let envs: Vec<(String, String)> = [
         ("EE450_ID", "450"),
-        ("OFFLOAD_HOST_AWS", "10.231.0.1"),
-        ("OFFLOAD_HOST_A", "10.231.0.2"),
-        ("OFFLOAD_HOST_B", "10.231.0.3"),
-        ("OFFLOAD_HOST_C", "10.231.0.4"),
+        ("OFFLOAD_HOST_AWS", settings[0].as_str()),
+        ("OFFLOAD_HOST_A", settings[1].as_str()),
+        ("OFFLOAD_HOST_B", settings[2].as_str()),
+        ("OFFLOAD_HOST_C", settings[3].as_str()),
         ("OFFLOAD_TIMEOUT_MS", "5000"),
     ]
     .iter()
@@ -107,18 +173,30 @@ fn five_programs_on_five_hosts() {
     let xs: Vec<i64> = (0..20_000).map(|_| r.next() as i64).collect();
     write_file(dir.path(), &csv(&xs));
     let client_ns = format!("{tag}cl");
+    // With OFFLOAD_LOG=debug the client names the address it reached the AWS at.
+    let mut client_envs = envs.clone();
+    client_envs.push(("OFFLOAD_LOG".into(), "debug".into()));
     for f in FUNCS {
         let run = run_client_in(
             Some(&client_ns),
             dir.path(),
             &[f],
-            &envs,
+            &client_envs,
             Duration::from_secs(60),
         );
         assert_eq!(
             run.stdout,
             client_lines(f, xs.len(), &expect(f, &xs)),
             "{}",
+            run.stderr
+        );
+        let aws = match family {
+            Family::V4 => format!("{}:25450", address(family, 0)),
+            Family::V6 => format!("[{}]:25450", address(family, 0)),
+        };
+        assert!(
+            run.stderr.contains(&format!(" to {aws}")),
+            "the client did not reach the AWS at {aws}: {}",
             run.stderr
         );
     }
@@ -128,10 +206,22 @@ fn five_programs_on_five_hosts() {
         &"The AWS has received 20000 numbers from the client using TCP over port 25450".to_string()
     ));
     let parts = thirds(&xs);
-    assert!(aws.contains(&format!(
-        "The AWS received reduction result of SUM from Backend-Server C using UDP over port 24450 and it is {}",
-        expect("sum", parts[2])
-    )));
+    for (i, letter) in ["A", "B", "C"].iter().enumerate() {
+        assert!(aws.contains(&format!(
+            "The AWS received reduction result of SUM from Backend-Server {letter} using UDP over port 24450 and it is {}",
+            expect("sum", parts[i])
+        )));
+    }
     drop(procs);
     drop(netns);
+}
+
+#[test]
+fn five_programs_on_five_hosts_ipv4() {
+    five_programs_on_five_hosts(Family::V4, "five_programs_on_five_hosts_ipv4");
+}
+
+#[test]
+fn five_programs_on_five_hosts_ipv6_names() {
+    five_programs_on_five_hosts(Family::V6, "five_programs_on_five_hosts_ipv6_names");
 }
