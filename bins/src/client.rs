@@ -109,6 +109,7 @@ pub fn describe_remote(code: ErrorCode, arg: u16) -> String {
         ErrorCode::BackendTimeout => format!("{server} did not answer (is it running?)"),
         ErrorCode::BackendBusy => format!("{server} is busy with other jobs; try again"),
         ErrorCode::BackendFailed => format!("{server} failed the job"),
+        ErrorCode::BackendLost => format!("{server} lost the job (it restarted)"),
         ErrorCode::ProtocolViolation => {
             "the AWS saw data that did not match the request".to_string()
         }

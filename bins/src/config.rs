@@ -13,7 +13,7 @@
 //! | `OFFLOAD_IDLE_MS` | how long the AWS waits on a silent client | `1` to `3600000` | `30000` |
 //! | `OFFLOAD_REQUEST_TIMEOUT_MS` | how long the AWS waits for a new connection's request | `1` to `3600000` | `3000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `1` to `4096` | `64` |
-//! | `OFFLOAD_JOBS` | jobs each back-end holds at once | `1` to `4096` | `32` |
+//! | `OFFLOAD_JOBS` | job slots of each back-end (live jobs plus kept results): twice `OFFLOAD_MAX_JOBS`, so every admitted job finds a slot | `1` to `4096` | `128` |
 //! | `OFFLOAD_GSO` | `0` sends one datagram per system call (no segmentation offload) | `0` or `1` | `1` |
 //! | `OFFLOAD_LOG` | `debug` for diagnostics on stderr | `debug`, `off` or empty | off |
 
@@ -208,7 +208,7 @@ impl Config {
             idle_timeout: env_ms(&get, "OFFLOAD_IDLE_MS", 30_000)?,
             request_timeout: env_ms(&get, "OFFLOAD_REQUEST_TIMEOUT_MS", 3_000)?,
             max_jobs: env_count(&get, "OFFLOAD_MAX_JOBS", 64)?,
-            backend_jobs: env_count(&get, "OFFLOAD_JOBS", 32)?,
+            backend_jobs: env_count(&get, "OFFLOAD_JOBS", 128)?,
             gso: env_flag(&get, "OFFLOAD_GSO", true)?,
             debug,
         })
