@@ -250,6 +250,16 @@ impl Config {
         resolve(&self.host_aws, self.aws_udp_port())
     }
 
+    /// The AWS's UDP address as the back-end bound at `own` sees it: of `own`'s family
+    /// when the AWS's host has an address of it (a name with IPv4 and IPv6 addresses),
+    /// because the AWS reaches each back-end over that back-end's family.
+    ///
+    /// # Errors
+    /// When its host name does not resolve.
+    pub fn aws_udp_addr_seen_from(&self, own: SocketAddr) -> Result<SocketAddr, ConfigError> {
+        resolve_preferring(&self.host_aws, self.aws_udp_port(), own.is_ipv6())
+    }
+
     /// The AWS's TCP address.
     ///
     /// # Errors
@@ -267,6 +277,14 @@ impl Config {
 /// # Errors
 /// When the name does not resolve.
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    resolve_preferring(host, port, false)
+}
+
+/// [`resolve`], preferring IPv6 addresses over IPv4 ones when `v6` is true.
+///
+/// # Errors
+/// When the name does not resolve.
+pub fn resolve_preferring(host: &str, port: u16, v6: bool) -> Result<SocketAddr, ConfigError> {
     let bare = host
         .strip_prefix('[')
         .and_then(|h| h.strip_suffix(']'))
@@ -280,7 +298,7 @@ pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
         .collect();
     addrs
         .iter()
-        .find(|a| a.is_ipv4())
+        .find(|a| a.is_ipv6() == v6)
         .or_else(|| addrs.first())
         .copied()
         .ok_or_else(|| ConfigError(format!("host {host:?} has no address")))
@@ -343,7 +361,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_millis(3_000));
         assert_eq!(
             (c.max_jobs, c.backend_jobs, c.gso, c.debug),
-            (64, 32, true, false)
+            (64, 128, true, false)
         );
         assert_eq!(c.host_backend[1], "localhost");
     }

@@ -1,6 +1,7 @@
 //! The five programs on five separate hosts: network namespaces joined by veth pairs
-//! to a bridge in a hub namespace, once over IPv4 addresses and once over IPv6 host
-//! names (each namespace's /etc/netns hosts file maps them to fd00:231::/64). Needs
+//! to a bridge in a hub namespace, over IPv4 addresses, over IPv6 host names (each
+//! namespace's /etc/netns hosts file maps them to fd00:231::/64), and over names that
+//! mix the families (back-ends of both at once behind one AWS). Needs
 //! root (CI runs as root); elsewhere, or on a kernel without IPv6, it says why it
 //! skipped. Everything it creates lives in its own namespaces and is deleted.
 mod support;
@@ -22,18 +23,22 @@ impl Drop for Netns {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Family {
+/// How one run addresses its hosts: IPv4 literals; IPv6 host names; or every host with
+/// both families and names that mix them (the AWS's name has both, A and C only IPv6,
+/// B only IPv4), so the AWS's one UDP socket must carry both.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Net {
     V4,
     V6,
+    Mixed,
 }
 
-/// Host k's address: 10.231.0.(k+1)/24, or fd00:231::(k+1)/64.
-fn address(family: Family, k: usize) -> String {
-    match family {
-        Family::V4 => format!("10.231.0.{}", k + 1),
-        Family::V6 => format!("fd00:231::{}", k + 1),
-    }
+/// Host k's IPv4 address, 10.231.0.(k+1)/24, and IPv6 address, fd00:231::(k+1)/64.
+fn v4(k: usize) -> String {
+    format!("10.231.0.{}", k + 1)
+}
+fn v6(k: usize) -> String {
+    format!("fd00:231::{}", k + 1)
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -52,10 +57,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Builds hub + hosts; host k gets [`address`]`(family, k)`. Errors say which step
-/// failed; the second member is true when namespaces work but IPv6 does not.
-fn build(tag: &str, hosts: &[&str], family: Family) -> Result<Netns, (String, bool)> {
-    let v6 = |e: String| (e, family == Family::V6);
+/// Builds hub + hosts; host k gets [`v4`]`(k)` and/or [`v6`]`(k)`. Errors say which
+/// step failed; the second member is true when namespaces work but IPv6 does not.
+fn build(tag: &str, hosts: &[&str], net: Net) -> Result<Netns, (String, bool)> {
     let ip = |args: &[&str]| ip(args).map_err(|e| (e, false));
     let hub = format!("{tag}hub");
     let mut made = Netns(Vec::new());
@@ -74,29 +78,15 @@ fn build(tag: &str, hosts: &[&str], family: Family) -> Result<Netns, (String, bo
         ])?;
         ip(&["-n", &hub, "link", "set", &hub_if, "master", "br0"])?;
         ip(&["-n", &hub, "link", "set", &hub_if, "up"])?;
-        match family {
-            Family::V4 => ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", address(family, k)),
-                "dev",
-                &host_if,
-            ])?,
+        if net != Net::V6 {
+            let a = format!("{}/24", v4(k));
+            ip(&["-n", &ns, "addr", "add", &a, "dev", &host_if])?;
+        }
+        if net != Net::V4 {
             // nodad: usable at once, without duplicate address detection's wait.
-            Family::V6 => ip(&[
-                "-n",
-                &ns,
-                "-6",
-                "addr",
-                "add",
-                &format!("{}/64", address(family, k)),
-                "dev",
-                &host_if,
-                "nodad",
-            ])
-            .map_err(|(e, _)| v6(e))?,
+            let a = format!("{}/64", v6(k));
+            ip(&["-n", &ns, "-6", "addr", "add", &a, "dev", &host_if, "nodad"])
+                .map_err(|(e, _)| (e, true))?;
         }
         ip(&["-n", &ns, "link", "set", &host_if, "up"])?;
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
@@ -104,19 +94,28 @@ fn build(tag: &str, hosts: &[&str], family: Family) -> Result<Netns, (String, bo
     Ok(made)
 }
 
-/// The host settings for `family`: IPv4 literals, or IPv6 host names that each
+/// The host settings (AWS, A, B, C) for `net`: IPv4 literals, or host names that each
 /// namespace resolves from its own hosts file (`ip netns exec` mounts
 /// /etc/netns/<name>/hosts over /etc/hosts), so names resolving to IPv6 are tested too.
-fn host_settings(netns: &Netns, family: Family) -> Result<[String; 4], String> {
-    if family == Family::V4 {
-        return Ok([0, 1, 2, 3].map(|k| address(family, k)));
+fn host_settings(netns: &Netns, net: Net) -> Result<[String; 4], String> {
+    if net == Net::V4 {
+        return Ok([0, 1, 2, 3].map(v4));
     }
     let names = ["aws", "a", "b", "c"].map(|h| format!("{h}.offload.test"));
-    let hosts: String = names
-        .iter()
-        .enumerate()
-        .map(|(k, n)| format!("{} {n}\n", address(family, k)))
-        .collect();
+    let mut hosts = String::new();
+    for (k, name) in names.iter().enumerate() {
+        let (with_v4, with_v6) = match net {
+            Net::V6 => (false, true),
+            // The AWS's name has both families; A and C only IPv6, B only IPv4.
+            _ => (k == 0 || k == 2, k != 2),
+        };
+        if with_v4 {
+            hosts.push_str(&format!("{} {name}\n", v4(k)));
+        }
+        if with_v6 {
+            hosts.push_str(&format!("{} {name}\n", v6(k)));
+        }
+    }
     for ns in &netns.0 {
         let dir = format!("/etc/netns/{ns}");
         std::fs::create_dir_all(&dir)
@@ -126,14 +125,19 @@ fn host_settings(netns: &Netns, family: Family) -> Result<[String; 4], String> {
     Ok(names)
 }
 
-fn five_programs_on_five_hosts(family: Family, test: &str) {
+fn five_programs_on_five_hosts(net: Net) {
+    let test = format!("five_programs_on_five_hosts({net:?})");
     let tag = format!(
         "ofl{}{}",
         std::process::id() % 100_000,
-        if family == Family::V4 { "" } else { "v6" }
+        match net {
+            Net::V4 => "",
+            Net::V6 => "s",
+            Net::Mixed => "m",
+        }
     );
     let hosts = ["aws", "a", "b", "c", "cl"];
-    let netns = match build(&tag, &hosts, family) {
+    let netns = match build(&tag, &hosts, net) {
         Ok(n) => n,
         Err((e, true)) => {
             eprintln!("SKIPPED {test}: the kernel lacks IPv6 here ({e})");
@@ -144,7 +148,7 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
             return;
         }
     };
-    let settings = host_settings(&netns, family).unwrap_or_else(|e| panic!("{e}"));
+    let settings = host_settings(&netns, net).unwrap_or_else(|e| panic!("{e}"));
     let envs: Vec<(String, String)> = [
         ("EE450_ID", "450"),
         ("OFFLOAD_HOST_AWS", settings[0].as_str()),
@@ -156,6 +160,10 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    // With OFFLOAD_LOG=debug the AWS names the back-end addresses it uses, and the
+    // client the AWS address it reached.
+    let mut debug_envs = envs.clone();
+    debug_envs.push(("OFFLOAD_LOG".into(), "debug".into()));
     let dir = tempdir::TempDir::new("hosts");
     let procs: Vec<Proc> = [
         ("serverA", "a"),
@@ -164,7 +172,10 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
         ("aws", "aws"),
     ]
     .iter()
-    .map(|(prog, h)| Proc::spawn_in(Some(&format!("{tag}{h}")), prog, &envs, dir.path()))
+    .map(|(prog, h)| {
+        let envs = if *prog == "aws" { &debug_envs } else { &envs };
+        Proc::spawn_in(Some(&format!("{tag}{h}")), prog, envs, dir.path())
+    })
     .collect();
     for p in &procs {
         p.wait_lines(1, Duration::from_secs(10));
@@ -173,15 +184,12 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
     let xs: Vec<i64> = (0..20_000).map(|_| r.next() as i64).collect();
     write_file(dir.path(), &csv(&xs));
     let client_ns = format!("{tag}cl");
-    // With OFFLOAD_LOG=debug the client names the address it reached the AWS at.
-    let mut client_envs = envs.clone();
-    client_envs.push(("OFFLOAD_LOG".into(), "debug".into()));
     for f in FUNCS {
         let run = run_client_in(
             Some(&client_ns),
             dir.path(),
             &[f],
-            &client_envs,
+            &debug_envs,
             Duration::from_secs(60),
         );
         assert_eq!(
@@ -190,9 +198,10 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
             "{}",
             run.stderr
         );
-        let aws = match family {
-            Family::V4 => format!("{}:25450", address(family, 0)),
-            Family::V6 => format!("[{}]:25450", address(family, 0)),
+        // The client prefers IPv4 when the AWS's name has both.
+        let aws = match net {
+            Net::V6 => format!("[{}]:25450", v6(0)),
+            _ => format!("{}:25450", v4(0)),
         };
         assert!(
             run.stderr.contains(&format!(" to {aws}")),
@@ -212,16 +221,38 @@ fn five_programs_on_five_hosts(family: Family, test: &str) {
             expect("sum", parts[i])
         )));
     }
+    // Each back-end over its own family: IPv4 ones as the dual-stack socket names them.
+    let backends = match net {
+        Net::V4 => format!("[{}:21450, {}:22450, {}:23450]", v4(1), v4(2), v4(3)),
+        Net::V6 => format!("[[{}]:21450, [{}]:22450, [{}]:23450]", v6(1), v6(2), v6(3)),
+        Net::Mixed => format!(
+            "[[{}]:21450, [::ffff:{}]:22450, [{}]:23450]",
+            v6(1),
+            v4(2),
+            v6(3)
+        ),
+    };
+    let errs = procs[3].errs();
+    assert!(
+        errs.iter()
+            .any(|l| l.contains(&format!("back-ends {backends}"))),
+        "the AWS did not use back-ends {backends}: {errs:?}"
+    );
     drop(procs);
     drop(netns);
 }
 
 #[test]
 fn five_programs_on_five_hosts_ipv4() {
-    five_programs_on_five_hosts(Family::V4, "five_programs_on_five_hosts_ipv4");
+    five_programs_on_five_hosts(Net::V4);
 }
 
 #[test]
 fn five_programs_on_five_hosts_ipv6_names() {
-    five_programs_on_five_hosts(Family::V6, "five_programs_on_five_hosts_ipv6_names");
+    five_programs_on_five_hosts(Net::V6);
+}
+
+#[test]
+fn five_programs_on_five_hosts_ipv4_and_ipv6_mixed() {
+    five_programs_on_five_hosts(Net::Mixed);
 }
