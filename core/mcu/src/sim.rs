@@ -80,8 +80,11 @@ impl Net {
 
 fn reply_len(h: Handled) -> usize {
     match h {
-        Handled::Ok { reply } | Handled::Completed { reply, .. } | Handled::Busy { reply } => reply,
-        Handled::Dropped(_) => 0,
+        Handled::Taken { reply }
+        | Handled::Completed { reply, .. }
+        | Handled::Repeated { reply }
+        | Handled::Busy { reply } => reply,
+        Handled::Abandoned { .. } | Handled::Discarded(_) => 0,
     }
 }
 

@@ -13,7 +13,7 @@ use cortex_m_semihosting::hprintln;
 use offload_core::dispatch::{Dispatch, PartEvent};
 use offload_core::transfer::Instant;
 use offload_core::wide::I192;
-use offload_core::wire::{Frame, JobId, Sack, MAX_VALUES};
+use offload_core::wire::{Epoch, Frame, JobId, Sack, MAX_VALUES};
 use offload_core::Op;
 use offload_mcu::expected::{Expect, FULL_JOB, FULL_SEED, SEED_JOB, SEED_NUMBERS};
 use offload_mcu::rng::SplitMix64;
@@ -98,6 +98,7 @@ fn run(
                         cum: seq + 1,
                         complete: last,
                         sack: Sack::default(),
+                        epoch: Epoch(7),
                     };
                     (ack.emit(reply).unwrap_or(0), last)
                 }
@@ -116,6 +117,7 @@ fn run(
                     op,
                     count,
                     value: I192::from_parts(lo, hi),
+                    epoch: Epoch(7),
                 };
                 let len = r.emit(reply).unwrap_or(0);
                 if let Ok(f) = Frame::parse(&reply[..len]) {

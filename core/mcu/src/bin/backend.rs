@@ -13,7 +13,7 @@ use cortex_m_semihosting::hprintln;
 use offload_core::backend::{Backend, Handled, JobSlot};
 use offload_core::transfer::Instant;
 use offload_core::wide::I192;
-use offload_core::wire::{emit_data, JobId, MAX_DATAGRAM, MAX_VALUES};
+use offload_core::wire::{emit_data, Epoch, JobId, MAX_DATAGRAM, MAX_VALUES};
 use offload_core::Op;
 use offload_mcu::expected::{FULL_JOB, FULL_SEED};
 use offload_mcu::rng::SplitMix64;
@@ -25,7 +25,7 @@ const SLOTS: usize = 4;
 /// The back-end's RAM goal: state, stack and one datagram buffer.
 const GOAL: usize = 8 * 1024;
 
-static mut SLOT_TABLE: MaybeUninit<[JobSlot<u8, W>; SLOTS]> = MaybeUninit::uninit();
+static mut SLOT_TABLE: [JobSlot<u8, W>; SLOTS] = [JobSlot::EMPTY; SLOTS];
 static mut BACKEND: MaybeUninit<Backend<'static, u8, W>> = MaybeUninit::uninit();
 /// The one incoming datagram buffer, and the reply (acks and results are 48 bytes).
 static mut DATAGRAM: [u8; MAX_DATAGRAM] = [0; MAX_DATAGRAM];
@@ -55,8 +55,8 @@ fn main() -> ! {
 
     // SAFETY: main runs once; these statics are touched only here, initialised before use.
     let (be, dgram, reply, values) = unsafe {
-        let slots = (*addr_of_mut!(SLOT_TABLE)).write(core::array::from_fn(|_| JobSlot::default()));
-        let be = (*addr_of_mut!(BACKEND)).write(Backend::new(slots, 30_000_000));
+        let slots = &mut *addr_of_mut!(SLOT_TABLE);
+        let be = (*addr_of_mut!(BACKEND)).write(Backend::new(slots, 30_000_000, Epoch(0xB0B)));
         (
             be,
             &mut *addr_of_mut!(DATAGRAM),

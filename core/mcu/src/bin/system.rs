@@ -12,7 +12,7 @@ use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::LineReader;
 use offload_core::dispatch::Dispatch;
 use offload_core::transfer::Instant;
-use offload_core::wire::{JobId, MAX_VALUES};
+use offload_core::wire::{Epoch, JobId, MAX_VALUES};
 use offload_core::{Accumulator, Op};
 use offload_mcu::expected::{Expect, FULL_JOB, FULL_N, FULL_SEED, SEED_JOB, SEED_NUMBERS};
 use offload_mcu::rng::SplitMix64;
@@ -30,7 +30,8 @@ const LINK_SEED: u64 = 0x11_0055;
 type Slots = [JobSlot<u8, W>; SLOTS];
 
 static mut DISPATCH: MaybeUninit<Dispatch<W>> = MaybeUninit::uninit();
-static mut SLOTS_ABC: MaybeUninit<[Slots; 3]> = MaybeUninit::uninit();
+const NO_JOBS: Slots = [JobSlot::EMPTY; SLOTS];
+static mut SLOTS_ABC: [Slots; 3] = [NO_JOBS; 3];
 static mut BACKENDS: MaybeUninit<[Backend<'static, u8, W>; 3]> = MaybeUninit::uninit();
 static mut REPLY: [u8; 64] = [0; 64];
 
@@ -58,14 +59,11 @@ fn main() -> ! {
 
     // SAFETY: main runs once; these statics are touched only here, initialised before use.
     let (dispatch, backends, reply) = unsafe {
-        let slots = (*addr_of_mut!(SLOTS_ABC)).write(core::array::from_fn(|_| {
-            core::array::from_fn(|_| JobSlot::default())
-        }));
-        let [a, b, c] = slots;
+        let [a, b, c] = &mut *addr_of_mut!(SLOTS_ABC);
         let backends = (*addr_of_mut!(BACKENDS)).write([
-            Backend::new(a, 30_000_000),
-            Backend::new(b, 30_000_000),
-            Backend::new(c, 30_000_000),
+            Backend::new(a, 30_000_000, Epoch(97)),
+            Backend::new(b, 30_000_000, Epoch(98)),
+            Backend::new(c, 30_000_000, Epoch(99)),
         ]);
         let dispatch =
             (*addr_of_mut!(DISPATCH)).write(Dispatch::new(JobId(1), Op::Sum, 0, Instant(0)));
