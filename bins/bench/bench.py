@@ -941,6 +941,53 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
+def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
+               loss: dict | None, tput: dict, goals: list) -> str:
+    """The run in Markdown, for the README: times at the goals' size, growth, goals."""
+    out = [f"One `make bench` run ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs shared "
+           "with other work; seconds, start to exit, median of "
+           f"{RUNS}; x = seconds / offload's):", "",
+           f"| {lines_label(big.ds.lines)} lines in [-1e6, 1e6] | SUM | x | SOS | x | exact |",
+           "| --- | ---: | ---: | ---: | ---: | --- |"]
+    tools: dict[str, dict[str, Row]] = {}
+    for r in rows:
+        if r.data == big.ds.name:
+            tools.setdefault(r.tool, {})[r.func] = r
+    for tool, by in tools.items():
+        cells = []
+        for func in ("sum", "sos"):
+            r = by.get(func) or (by.get("read") if func == "sum" else None)
+            if r is None or r.seconds is None:
+                cells += [(r.note if r else "-"), ""]
+            else:
+                cells += [f"{r.seconds:.3f}", f"{r.seconds / r.ours:.2f}" if r.ours else ""]
+        exact = "/".join(sorted({r.exact for r in by.values()}))
+        out.append(f"| {tool} | " + " | ".join(cells) + f" | {exact} |")
+    out += ["", "| lines | SUM s | SOS s | SOS ns/line | client MiB | aws MiB | A MiB | "
+            "B MiB | C MiB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in uni:
+        out.append(f"| {lines_label(s.ds.lines)} | {s.times['sum']:.3f} | "
+                   f"{s.times['sos']:.3f} | {s.times['sos'] / s.ds.lines * 1e9:.1f} | "
+                   f"{mib(s.client_kb)} | " + " | ".join(mib(s.hwm.get(p)) for p in PROGRAMS[1:])
+                   + " |")
+    if conc:
+        out.append(f"| {CONCURRENT} jobs at once | | | | | "
+                   + " | ".join(mib(conc.get(p)) for p in PROGRAMS[1:]) + " |")
+    if loss:
+        d = loss["drops"]
+        out += ["", f"Loss ({loss['data']}, SUM): " + "; ".join(
+            f"{k}% drop {d[k]['seconds']:.3f} s ({d[k]['seconds'] / d['0']['seconds']:.2f}x, "
+            f"{d[k]['per_frame']:.2f} datagrams per frame)" for k in ("0", "10", "30")
+            if d[k]["per_frame"] is not None) + "."]
+    for name, res in tput.items():
+        out += ["", f"Core in memory, {name}: " + "; ".join(
+            f"{op} {v['gbps']:.2f} GB/s ({v['ns_per_line']:.1f} ns/line)"
+            for op, v in res.items() if v.get("gbps")) + "."]
+    out += ["", "| goal (issue 11) | target | measured | |", "| --- | --- | --- | --- |"]
+    out += [f"| {g[0]} | {g[1]} | {g[2]} | {g[3]} |" for g in goals]
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     t_start = time.perf_counter()
     missing = [p for p in PROGRAMS if not os.access(REPO / p, os.X_OK)]
@@ -1153,9 +1200,11 @@ def main() -> int:
                       "hwm": s.hwm} for s in sessions],
         "concurrent": conc, "loss": loss, "throughput": tput,
         "goals": goals}, indent=1) + "\n")
+    (OUT / "summary.md").write_text(summary_md(rows, big, uni, conc, loss, tput, goals))
     log("")
     log(f"chart: {(OUT / 'bench.svg').relative_to(REPO)}; figures: "
-        f"{(OUT / 'results.json').relative_to(REPO)}")
+        f"{(OUT / 'results.json').relative_to(REPO)}; for the README: "
+        f"{(OUT / 'summary.md').relative_to(REPO)}")
     log(f"bench finished in {time.perf_counter() - t_start:.0f} s; all our answers exact")
     return 0
 
