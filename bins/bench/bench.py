@@ -431,6 +431,10 @@ class Servers:
             if name == "aws" and self.relay_drop is not None:
                 penv.update({k: RELAY_HOST for k in ("OFFLOAD_HOST_A", "OFFLOAD_HOST_B",
                                                      "OFFLOAD_HOST_C")})
+            if name.startswith("server") and self.relay_drop is not None:
+                # Back-ends take jobs only from the AWS's address: the relay sends to
+                # server A, B, C from the AWS's port on 127.0.0.3, .4, .5.
+                penv["OFFLOAD_HOST_AWS"] = f"127.0.0.{3 + 'ABC'.index(name[-1])}"
             self.procs[name] = subprocess.Popen(
                 [str(self.bindir / name)], cwd=REPO, env=penv, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True, preexec_fn=_die_with_parent)

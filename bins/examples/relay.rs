@@ -1,10 +1,12 @@
 //! The fault-injecting relay of the hostile-network tests, as a program for the bench:
 //! three relays on RELAY_HOST (default 127.0.0.2) at the back-end ports of EE450_ID,
 //! each forwarding to the back-end on 127.0.0.1, dropping RELAY_DROP percent of the
-//! datagrams in each direction. Point an AWS at it with OFFLOAD_HOST_A/B/C=RELAY_HOST.
-//! Prints "relay ready" once listening; runs until killed. Each line read on stdin makes it
-//! print what the three relays have seen so far (the bench's datagrams-per-frame figure):
-//! `stats data_sent=N unique=N replies=N faulted=N`.
+//! datagrams in each direction. Point an AWS at it with OFFLOAD_HOST_A/B/C=RELAY_HOST,
+//! and start back-ends A, B and C with OFFLOAD_HOST_AWS=127.0.0.3, .4 and .5: the relay
+//! sends to each from there, at the AWS's UDP port (back-ends take jobs only from it).
+//! Prints "relay ready" once listening; runs until killed.
+//! Each line read on stdin makes it print what the three relays have seen so far (the
+//! bench's datagrams-per-frame figure): `stats data_sent=N unique=N replies=N faulted=N`.
 
 #[path = "../tests/support/relay.rs"]
 mod relay;
@@ -32,8 +34,10 @@ fn main() -> std::process::ExitCode {
         let port = base + id;
         let front: Result<SocketAddr, _> = format!("{host}:{port}").parse();
         let back: SocketAddr = ([127, 0, 0, 1], port as u16).into();
+        let side: Result<SocketAddr, _> = format!("{}:{}", relay::side_host(i), 24000 + id).parse();
         match front.map_err(|e| e.to_string()).and_then(|f| {
-            relay::Relay::start(f, back, faults, 1 + i as u64).map_err(|e| e.to_string())
+            let side = side.map_err(|e| e.to_string())?;
+            relay::Relay::start(f, back, side, faults, 1 + i as u64).map_err(|e| e.to_string())
         }) {
             Ok(r) => relays.push(r),
             Err(e) => {

@@ -23,8 +23,9 @@ use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryS
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Frames in flight per back-end per job; matches the back-ends' receive window.
-pub const WINDOW: usize = crate::server::WINDOW;
+/// Frames in flight per back-end per job (a back-end accepts any window up to
+/// `offload_core::transfer::MAX_WINDOW` at no cost to its memory).
+pub const WINDOW: usize = 64;
 /// How long a job thread blocks on one socket before serving its timers.
 const POLL: Duration = Duration::from_millis(2);
 /// Bytes buffered from a client per read.
@@ -61,12 +62,14 @@ impl Reply {
                 complete,
                 sack,
             } => Frame::Ack {
+                epoch: Default::default(),
                 job,
                 cum,
                 complete,
                 sack,
             },
             Reply::Result { op, count, value } => Frame::Result {
+                epoch: Default::default(),
                 job,
                 op,
                 count,
@@ -495,6 +498,7 @@ fn run_job(
             lines.set(FINAL, aws_reduced(op, result.value));
             let mut b = [0u8; MAX_DATAGRAM];
             let n = (Frame::Result {
+                epoch: Default::default(),
                 job,
                 op,
                 count: result.count,
