@@ -431,6 +431,10 @@ class Servers:
             if name == "aws" and self.relay_drop is not None:
                 penv.update({k: RELAY_HOST for k in ("OFFLOAD_HOST_A", "OFFLOAD_HOST_B",
                                                      "OFFLOAD_HOST_C")})
+            if name in BACKENDS and self.relay_drop is not None:
+                # A back-end takes jobs only from the AWS's address: the relay sends to
+                # back-end i from 127.0.0.(3+i) at the AWS's port (bins/examples/relay.rs).
+                penv["OFFLOAD_HOST_AWS"] = f"127.0.0.{3 + BACKENDS.index(name)}"
             if name.startswith("server") and self.relay_drop is not None:
                 # Back-ends take jobs only from the AWS's address: the relay sends to
                 # server A, B, C from the AWS's port on 127.0.0.3, .4, .5.
