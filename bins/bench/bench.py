@@ -106,6 +106,8 @@ CLIENT_TIMEOUT = 300.0
 PEER_TIMEOUT = 300.0
 BOOT_TIMEOUT = 10.0
 CONCURRENT = 16
+# Loss timings are short and spread more (timers): more runs, still a few seconds.
+LOSS_RUNS = max(RUNS, 5)
 
 SERVERS = [
     # (program, boot line, (proto, base port))
@@ -700,7 +702,7 @@ def loss_run(ds: Dataset, meta: dict) -> dict | None:
         try:
             servers.start()
             secs, per_frame = [], []
-            for _ in range(RUNS):
+            for _ in range(LOSS_RUNS):
                 before = servers.relay_stats() if drop is not None else None
                 secs.append(run_client(ds, "sum", meta).seconds)
                 if before is not None:
@@ -1090,7 +1092,7 @@ def main() -> int:
     if loss:
         d = loss["drops"]
         log(f"Loss: ./client sum on {loss['data']} through the relay, drop in both directions "
-            f"between the AWS and the back-ends ({RUNS} runs each, answers exact):")
+            f"between the AWS and the back-ends ({LOSS_RUNS} runs each, answers exact):")
         body = []
         for key in ("direct", "0", "10", "30"):
             e = d[key]
