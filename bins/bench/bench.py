@@ -1011,12 +1011,15 @@ def main() -> int:
         want = {int(float(x)) for x in os.environ["BENCH_SIZES"].split(",") if x.strip()}
         sizes = [d for d in SIZES if d.lines in want]
     sizes, dropped = fit_to_disk(sizes + [DI64])
+    full_range = [DI64] if DI64 in sizes else []
     sizes = [d for d in sizes if d is not DI64]
+    if not sizes:
+        raise SetupError("no data set fits on the disk: " + "; ".join(dropped))
     log(f"offload bench ({'quick' if QUICK else 'full'}; median of {RUNS} run(s) per figure "
         f"of ours, EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs)")
     for note in dropped:
         log(f"  {note}")
-    metas = {ds.name: ensure_data(ds) for ds in sizes + [DI64]}
+    metas = {ds.name: ensure_data(ds) for ds in sizes + full_range}
     scalar = build_scalar()
     base = build_base()
     tp_note = build_throughput()
@@ -1024,7 +1027,7 @@ def main() -> int:
     sessions: list[Session] = []
     rows: list[Row] = []
     peer_times: dict[tuple[str, str], tuple[int, float]] = {}  # (tool, func) -> (lines, s)
-    for ds in sizes + [DI64]:
+    for ds in sizes + full_range:
         meta = metas[ds.name]
         warm(ds.path)
         # The base commit is timed up to 3e7 lines: enough for a before/after, and the
@@ -1055,7 +1058,8 @@ def main() -> int:
 
     uni = [s for s in sessions if s.ds.kind == "uniform"]
     # The end-to-end goals are stated for 3e7 lines (the largest size up to that here).
-    big = max((s for s in uni if s.ds.lines <= 30_000_000), key=lambda s: s.ds.lines)
+    big = max((s for s in uni if s.ds.lines <= 30_000_000),
+              key=lambda s: s.ds.lines, default=uni[0])
     conc_ds = D3E6 if QUICK or D3E7 not in sizes else D3E7
     conc = concurrent_run(conc_ds, metas[conc_ds.name]) if conc_ds in sizes else {}
     loss_ds = D3E5 if QUICK else D3E6
