@@ -1091,6 +1091,11 @@ def main() -> int:
     if conc:
         log(f"after {CONCURRENT} concurrent jobs on {conc_ds.name} (fresh servers): "
             + ", ".join(f"{p} {mib(conc.get(p))} MiB" for p in PROGRAMS[1:]))
+        one = next((s.hwm.get("aws") for s in uni if s.ds is conc_ds), None)
+        if one and conc.get("aws"):
+            log(f"  the AWS's memory per job: ({mib(conc['aws'])} - {mib(one)} MiB) / "
+                f"{CONCURRENT - 1} = {(conc['aws'] - one) / (CONCURRENT - 1) / 1024:.2f} MiB "
+                "per extra concurrent job")
 
     log("")
     if loss:
