@@ -7,6 +7,7 @@
 //! | `OFFLOAD_HOST_AWS`, `OFFLOAD_HOST_A`, `_B`, `_C` | host of each server | `localhost` |
 //! | `OFFLOAD_TIMEOUT_MS` | how long a silent back-end may keep a job waiting | `10000` |
 //! | `OFFLOAD_IDLE_MS` | how long the AWS waits on a silent client | `30000` |
+//! | `OFFLOAD_REQUEST_TIMEOUT_MS` | how long a new connection may take to send its request | `3000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `64` |
 //! | `OFFLOAD_JOBS` | jobs each back-end holds at once | `32` |
 //! | `OFFLOAD_GSO` | `0` sends one datagram per system call (no segmentation offload) | on |
@@ -54,6 +55,8 @@ pub struct Config {
     pub backend_timeout: Duration,
     /// Longest the AWS waits on a silent client.
     pub idle_timeout: Duration,
+    /// Longest a new connection may wait before sending its request.
+    pub request_timeout: Duration,
     /// Concurrent jobs the AWS accepts.
     pub max_jobs: usize,
     /// Jobs a back-end holds in flight at once.
@@ -132,6 +135,7 @@ impl Config {
             ],
             backend_timeout: env_ms("OFFLOAD_TIMEOUT_MS", 10_000)?,
             idle_timeout: env_ms("OFFLOAD_IDLE_MS", 30_000)?,
+            request_timeout: env_ms("OFFLOAD_REQUEST_TIMEOUT_MS", 3_000)?,
             max_jobs,
             backend_jobs,
             gso: std::env::var("OFFLOAD_GSO").map_or(true, |v| v.trim() != "0"),
@@ -212,6 +216,7 @@ mod tests {
             host_backend: ["localhost".into(), "localhost".into(), "localhost".into()],
             backend_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
             max_jobs: 1,
             backend_jobs: 1,
             gso: true,

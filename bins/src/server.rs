@@ -13,8 +13,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Frames a back-end buffers per job beyond the next expected one.
-pub const WINDOW: usize = 64;
+/// Frames a back-end buffers per job beyond the next expected one (shared with the AWS).
+pub const WINDOW: usize = offload_core::WINDOW;
 /// A job silent this long (no datagram) is dropped to free its slot.
 pub const JOB_EXPIRY: Duration = Duration::from_secs(30);
 

@@ -145,6 +145,8 @@ pub enum ErrorCode {
     BackendFailed = 5,
     /// The data did not match the request (wrong count, wrong operation).
     ProtocolViolation = 6,
+    /// A back-end restarted and lost the job; the argument is its part index.
+    BackendLost = 7,
 }
 
 impl ErrorCode {
@@ -156,6 +158,7 @@ impl ErrorCode {
             4 => ErrorCode::BackendBusy,
             5 => ErrorCode::BackendFailed,
             6 => ErrorCode::ProtocolViolation,
+            7 => ErrorCode::BackendLost,
             _ => return None,
         })
     }

@@ -18,12 +18,13 @@ use core::panic::PanicInfo;
 
 use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
-use offload_core::dispatch::Dispatch;
+use core::time::Duration;
+use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
 use offload_core::wire::{
-    emit_data, ErrorCode, Frame, Header, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES,
+    emit_data, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM, MAX_VALUES,
 };
 use offload_core::{Accumulator, Op, Reduction};
 
@@ -335,34 +336,58 @@ fn transfer(src: &mut Source) {
 
 #[inline(never)]
 fn dispatch(src: &mut Source) {
-    let mut d = Dispatch::<W>::new(JobId(src.u32()), src.op(), src.u64(), src.now());
-    keep((d.job(), d.op(), d.sizes()));
+    let mut frame = [0u8; MAX_DATAGRAM];
+    let n = src.len(64);
+    src.fill(&mut frame);
+    let request = parse_request(frame.get(..n).unwrap_or(&[]));
+    if let Err(r) = request {
+        show(&r);
+        keep((r.code(), r.emit(&mut frame)));
+    }
+    let request = request.unwrap_or(Request {
+        op: src.op(),
+        total: src.u64(),
+    });
+    let limits = Limits {
+        backend_timeout: Duration::from_micros(src.u64()),
+        client_idle: Duration::from_micros(src.u64()),
+    };
+    let mut d = Dispatch::<W>::new();
+    d.start(JobId(src.u32()), request, limits, src.now());
+    keep((d.job(), d.op(), d.sizes(), d.started()));
     let mut out = [0u8; MAX_DATAGRAM];
     for _ in 0..src.len(8) {
         let now = src.now();
-        for _ in 0..src.len(400) {
-            if !d.has_room() {
-                break;
-            }
-            keep(d.push(src.i64()));
+        for _ in 0..src.len(4) {
+            let n = src.len(MAX_DATAGRAM);
+            src.fill(&mut frame);
+            keep((d.wants_client(), d.handle_client(now, frame.get(..n).unwrap_or(&[]))));
         }
-        while let Some((p, bytes)) = d.poll_transmit(now) {
-            keep((p, bytes.len()));
+        while let Some(t) = d.poll_transmit(now, &mut out) {
+            keep(t);
         }
         let n = src.len(64);
-        src.fill(&mut out);
-        if let Ok(f) = Frame::parse(out.get(..n).unwrap_or(&[])) {
-            keep(d.handle_frame(now, src.part(), &f));
-        }
+        src.fill(&mut frame);
+        keep(d.handle_backend(now, src.part(), frame.get(..n).unwrap_or(&[])));
         d.handle_timeout(src.now());
+        match src.u8() % 4 {
+            0 => d.handle_client_closed(now),
+            1 => d.handle_client_malformed(now, WireError::Truncated),
+            2 => d.handle_answer_written(now),
+            _ => {}
+        }
+        keep(d.poll_client(&mut out));
+        while let Some(e) = d.poll_event() {
+            if let Event::Failed(err) = e {
+                show(&err);
+                keep(err.client_error());
+            }
+            keep(e);
+        }
         let p = src.part();
         keep((d.poll_timeout(), d.part_sent(p), d.result(p), d.received()));
-        keep((
-            d.all_received(),
-            d.stalled(now, src.u64()),
-            d.final_result(),
-        ));
-        keep(d.stats());
+        keep((d.all_received(), d.final_result(), d.is_finished(), d.error()));
+        keep((d.stats(), d.rtos(), micros(limits.backend_timeout)));
     }
 }
 
