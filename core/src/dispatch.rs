@@ -19,7 +19,9 @@ use crate::op::Op;
 use crate::reduce::Reduction;
 use crate::split::{split, Part};
 use crate::transfer::{Instant, Sender, SenderStats};
-use crate::wire::{ErrorCode, Frame, JobId, Sack, WireError, HEADER_LEN, MAX_DATAGRAM, MAX_VALUES};
+use crate::wire::{
+    Epoch, ErrorCode, Frame, JobId, Sack, WireError, HEADER_LEN, MAX_DATAGRAM, MAX_VALUES,
+};
 use arrayvec::ArrayVec;
 use core::fmt;
 use core::time::Duration;
@@ -334,7 +336,8 @@ pub struct Dispatch<const W: usize> {
     /// (Part C's last number is the client's last number: it is never withheld.)
     held: [ArrayVec<i64, MAX_VALUES>; 2],
     results: [Option<Reduction>; 3],
-    epochs: [Option<u16>; 3],
+    /// The first epoch each back-end sent in this job.
+    epochs: [Option<Epoch>; 3],
     aborts: [bool; 3],
     client_out: Option<ClientOut>,
     error: Option<JobError>,
@@ -353,8 +356,9 @@ impl<const W: usize> Default for Dispatch<W> {
 }
 
 impl<const W: usize> Dispatch<W> {
-    /// An idle dispatcher; [`Dispatch::start`] begins a job in place.
-    pub fn new() -> Self {
+    /// An idle dispatcher; [`Dispatch::start`] begins a job in place. `const`, so it
+    /// can live in a `static` or be built straight into caller storage.
+    pub const fn new() -> Self {
         let limits = Limits {
             backend_timeout: Duration::ZERO,
             client_idle: Duration::ZERO,
@@ -400,7 +404,7 @@ impl<const W: usize> Dispatch<W> {
         self.phase = Phase::Receiving;
         self.sizes = split(total);
         for s in self.senders.iter_mut() {
-            *s = Sender::new(job, op, now);
+            s.reset(job, op, now);
         }
         self.part = 0;
         self.filled = 0;
@@ -651,10 +655,18 @@ impl<const W: usize> Dispatch<W> {
         }
         let i = part.index();
         let size = self.sizes.get(i).copied().unwrap_or(0);
-        let sender = self.senders.get_mut(i).ok_or(Ignored::Inconsistent)?;
-        if sender.is_closed() {
+        if !self.senders.get(i).is_some_and(|s| !s.is_closed()) {
             return Err(Ignored::NotRunning);
         }
+        if let Frame::Ack { epoch, .. } | Frame::Result { epoch, .. } = frame {
+            let first = self.epochs.get_mut(i).ok_or(Ignored::Inconsistent)?;
+            if *first.get_or_insert(epoch) != epoch {
+                // Another process answers on that port: the one that had the part is gone.
+                self.fail(JobError::BackendLost(part));
+                return Ok(());
+            }
+        }
+        let sender = self.senders.get_mut(i).ok_or(Ignored::Inconsistent)?;
         match frame {
             Frame::Ack { cum, sack, .. } => sender
                 .handle_ack(now, cum, &sack)
@@ -751,6 +763,7 @@ impl<const W: usize> Dispatch<W> {
             ClientOut::Accept => Frame::Accept { job },
             ClientOut::Answer(r) => Frame::Result {
                 job,
+                epoch: Epoch(0),
                 op: r.op,
                 count: r.count,
                 value: r.value,

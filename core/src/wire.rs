@@ -71,6 +71,8 @@ pub mod field {
     pub const DATA_FLAGS: usize = 15;
     /// Ack: flags (bit 0: stream complete).
     pub const ACK_FLAGS: usize = 12;
+    /// Ack, result: the sending back-end's epoch (u16; zero from the AWS).
+    pub const EPOCH: Field = 13..15;
     /// Error: the error code.
     pub const ERROR_CODE: Field = 12..14;
     /// Error: the argument (a back-end's part index).
@@ -145,7 +147,8 @@ pub enum ErrorCode {
     BackendFailed = 5,
     /// The data did not match the request (wrong count, wrong operation).
     ProtocolViolation = 6,
-    /// A back-end restarted and lost the job; the argument is its part index.
+    /// A back-end restarted during the job (its epoch changed) and so lost its part;
+    /// the argument is its part index.
     BackendLost = 7,
 }
 
@@ -163,6 +166,12 @@ impl ErrorCode {
         })
     }
 }
+
+/// A back-end process's random, non-zero 16-bit identity (bytes 13-14 of its acks and
+/// results). A back-end that restarts picks a new one, so the AWS can tell that a part
+/// in flight was lost rather than merely slow. 0 means "no back-end" (AWS to client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Epoch(pub u16);
 
 /// Selective-acknowledgement bitmap: bit `i` set means sequence `cum + 1 + i` arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -229,8 +238,12 @@ impl<'a> Values<'a> {
 /// | --- | --- | --- |
 /// | Request | op, 0, 0, 0 | total count (u64) |
 /// | Data | count (u16), op, flags (bit 0: last) | count x i64 |
-/// | Ack | flags (bit 0: complete), 0, 0, 0 | 32-byte SACK bitmap |
-/// | Result | op, 0, 0, 0 | count (u64), value (24-byte two's complement) |
+/// | Ack | flags (bit 0: complete), epoch (u16), 0 | 32-byte SACK bitmap |
+/// | Result | op, epoch (u16), 0 | count (u64), value (24-byte two's complement) |
+///
+/// The epoch is the sending back-end's [`Epoch`]: random and non-zero per back-end
+/// process, so a change in the middle of a job means the back-end restarted. The AWS
+/// sends its result to the client with epoch 0.
 /// | Error | code (u16), argument (u16) | none |
 /// | Abort | 0, 0, 0, 0 | none |
 /// | Accept | 0, 0, 0, 0 | none |
@@ -268,6 +281,8 @@ pub enum Frame<'a> {
         complete: bool,
         /// Arrivals beyond `cum`.
         sack: Sack,
+        /// The sending back-end's epoch.
+        epoch: Epoch,
     },
     /// The reduction of a job or part.
     Result {
@@ -279,6 +294,8 @@ pub enum Frame<'a> {
         count: u64,
         /// Exact value.
         value: I192,
+        /// The sending back-end's epoch (0 from the AWS to a client).
+        epoch: Epoch,
     },
     /// A failure.
     Error {
@@ -494,7 +511,7 @@ impl<'a> Frame<'a> {
                 })
             }
             Kind::Ack => {
-                if a0 & !1 != 0 || [a1, a2, a3] != [0; 3] {
+                if a0 & !1 != 0 || a3 != 0 {
                     return Err(WireError::Reserved);
                 }
                 Ok(Frame::Ack {
@@ -502,10 +519,11 @@ impl<'a> Frame<'a> {
                     cum: h.seq,
                     complete: a0 & 1 != 0,
                     sack: Sack(array_at(buf, field::ACK_SACK.start)),
+                    epoch: Epoch(u16::from_be_bytes([a1, a2])),
                 })
             }
             Kind::Result => {
-                if [a1, a2, a3] != [0; 3] {
+                if a3 != 0 {
                     return Err(WireError::Reserved);
                 }
                 seq_zero(Frame::Result {
@@ -513,6 +531,7 @@ impl<'a> Frame<'a> {
                     op: parse_op(a0)?,
                     count: be_u64(buf, field::RESULT_COUNT.start),
                     value: I192::from_be_bytes(array_at(buf, field::RESULT_VALUE.start)),
+                    epoch: Epoch(u16::from_be_bytes([a1, a2])),
                 })
             }
             Kind::Error => {
@@ -598,19 +617,23 @@ impl<'a> Frame<'a> {
                 cum,
                 complete,
                 sack,
+                epoch,
             } => {
                 put(buf, field::ACK_SACK.start, &sack.0);
-                (Kind::Ack, job, cum, [u8::from(complete), 0, 0, 0])
+                let [e0, e1] = epoch.0.to_be_bytes();
+                (Kind::Ack, job, cum, [u8::from(complete), e0, e1, 0])
             }
             Frame::Result {
                 job,
                 op,
                 count,
                 value,
+                epoch,
             } => {
                 put(buf, field::RESULT_COUNT.start, &count.to_be_bytes());
                 put(buf, field::RESULT_VALUE.start, &value.to_be_bytes());
-                (Kind::Result, job, 0, [op.code(), 0, 0, 0])
+                let [e0, e1] = epoch.0.to_be_bytes();
+                (Kind::Result, job, 0, [op.code(), e0, e1, 0])
             }
             Frame::Error { job, code, arg } => {
                 let [c0, c1] = (code as u16).to_be_bytes();
@@ -714,12 +737,19 @@ mod tests {
             cum: 77,
             complete: false,
             sack,
+            epoch: Epoch(0xbeef),
         });
         round_trip(Frame::Result {
             job,
             op: Op::Sum,
             count: 3,
             value: I192::from_i128(-5),
+            epoch: Epoch(1),
+        });
+        round_trip(Frame::Error {
+            job,
+            code: ErrorCode::BackendLost,
+            arg: 1,
         });
         round_trip(Frame::Error {
             job,
@@ -755,11 +785,13 @@ mod tests {
             op: Op::Max,
             count: 9,
             value: I192::from_i64(-2),
+            epoch: Epoch(0xBEEF),
         }
         .emit(&mut b)
         .unwrap();
         assert_eq!(n, field::RESULT_VALUE.end);
         assert_eq!(b[field::OP], Op::Max.code());
+        assert_eq!(b[field::EPOCH], [0xBE, 0xEF]);
         assert_eq!(b[field::RESULT_COUNT], 9u64.to_be_bytes());
         assert_eq!(b[field::RESULT_VALUE], I192::from_i64(-2).to_be_bytes());
     }
@@ -826,6 +858,43 @@ mod tests {
         .unwrap();
         err[field::ERROR_CODE.end - 1] = 99;
         assert_eq!(Frame::parse(&err), Err(WireError::BadErrorCode(99)));
+    }
+
+    #[test]
+    fn epoch_sits_in_bytes_13_and_14_of_acks_and_results() {
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let ack = Frame::Ack {
+            job: JobId(1),
+            cum: 2,
+            complete: true,
+            sack: Sack::default(),
+            epoch: Epoch(0x1234),
+        };
+        let n = ack.emit(&mut buf).unwrap();
+        assert_eq!(&buf[12..16], &[1, 0x12, 0x34, 0]);
+        buf[15] = 1;
+        assert_eq!(Frame::parse(&buf[..n]), Err(WireError::Reserved));
+        let result = Frame::Result {
+            job: JobId(1),
+            op: Op::Max,
+            count: 1,
+            value: I192::from_i64(9),
+            epoch: Epoch(0xfffe),
+        };
+        let n = result.emit(&mut buf).unwrap();
+        assert_eq!(&buf[12..16], &[2, 0xff, 0xfe, 0]);
+        assert_eq!(Frame::parse(&buf[..n]), Ok(result));
+        buf[15] = 1;
+        assert_eq!(Frame::parse(&buf[..n]), Err(WireError::Reserved));
+        let mut err = [0u8; 16];
+        Frame::Error {
+            job: JobId(1),
+            code: ErrorCode::BackendLost,
+            arg: 2,
+        }
+        .emit(&mut err)
+        .unwrap();
+        assert_eq!(&err[12..16], &[0, 7, 0, 2]);
     }
 
     #[test]

@@ -196,14 +196,32 @@ impl Cluster {
         extra: &[(&str, &str)],
         aws_only: &[(&str, &str)],
     ) -> Cluster {
+        let only: Vec<(&str, &str, &str)> = aws_only.iter().map(|(k, v)| ("aws", *k, *v)).collect();
+        Cluster::start_each(id, which, extra, &only)
+    }
+
+    /// As [`Cluster::start_at`], with `only` = (program, variable, value) set for that
+    /// program alone (e.g. each back-end told where its relay sends from).
+    pub fn start_each(
+        id: u16,
+        which: &[&str],
+        extra: &[(&str, &str)],
+        only: &[(&str, &str, &str)],
+    ) -> Cluster {
         let mut envs = vec![("EE450_ID".to_string(), format!("{id:03}"))];
         envs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut aws_envs = envs.clone();
-        aws_envs.extend(aws_only.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dir = tempdir::TempDir::new("cluster");
         let procs: Vec<Proc> = which
             .iter()
-            .map(|n| Proc::spawn(n, if *n == "aws" { &aws_envs } else { &envs }, dir.path()))
+            .map(|n| {
+                let mut own = envs.clone();
+                own.extend(
+                    only.iter()
+                        .filter(|(p, _, _)| p == n)
+                        .map(|(_, k, v)| (k.to_string(), v.to_string())),
+                );
+                Proc::spawn(n, &own, dir.path())
+            })
             .collect();
         for p in &procs {
             p.wait_lines(1, Duration::from_secs(10));

@@ -24,7 +24,8 @@ use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
 use offload_core::wire::{
-    emit_data, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM, MAX_VALUES,
+    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
+    MAX_VALUES,
 };
 use offload_core::{Accumulator, Op, Reduction};
 
@@ -295,10 +296,8 @@ fn transfer(src: &mut Source) {
                 seq, last, values, ..
             }) = Frame::parse(d)
             {
-                let mut total = 0i64;
-                let a = rx.handle(seq, last, values, |v| {
-                    total = v.iter().fold(total, i64::wrapping_add)
-                });
+                let a = rx.handle(seq, last);
+                let total = values.iter().fold(0i64, i64::wrapping_add);
                 keep((a, total));
             }
         }
@@ -325,11 +324,13 @@ fn transfer(src: &mut Source) {
             rx.cum(),
             rx.is_complete(),
             rx.ack(),
+            rx.stats(),
         ));
     }
     if src.bool() {
         tx.close();
     }
+    tx.reset(JobId(src.u32()), src.op(), src.now());
     rx.reset();
     keep((tx.is_closed(), rx.cum()));
 }
@@ -393,8 +394,12 @@ fn dispatch(src: &mut Source) {
 
 #[inline(never)]
 fn backend(src: &mut Source) {
-    let mut slots: [JobSlot<u32, W>; 2] = core::array::from_fn(|_| JobSlot::default());
-    let mut be = Backend::new(&mut slots, src.u64());
+    let mut slots: [JobSlot<u32, W>; 2] = [JobSlot::EMPTY; 2];
+    let mut be = Backend::new(&mut slots, src.u64(), Epoch(src.u16()));
+    if src.bool() {
+        be.accept_only_from(src.u32());
+    }
+    keep(be.epoch());
     let mut dgram = [0u8; MAX_DATAGRAM];
     let mut out = [0u8; MAX_DATAGRAM];
     for _ in 0..src.len(8) {

@@ -10,6 +10,8 @@ const LIMITS: Limits = Limits {
     client_idle: Duration::from_millis(300),
 };
 const JOB: JobId = JobId(77);
+/// The back-ends' epoch in these tests.
+const EPOCH: Epoch = Epoch(0x0a0b);
 
 fn request(op: Op, total: u64) -> Vec<u8> {
     let mut b = [0u8; MAX_DATAGRAM];
@@ -37,6 +39,7 @@ fn frame(f: Frame<'_>) -> Vec<u8> {
 
 fn ack(cum: u32) -> Vec<u8> {
     frame(Frame::Ack {
+        epoch: EPOCH,
         job: JOB,
         cum,
         complete: false,
@@ -46,6 +49,7 @@ fn ack(cum: u32) -> Vec<u8> {
 
 fn result(op: Op, count: u64, v: i64) -> Vec<u8> {
     frame(Frame::Result {
+        epoch: EPOCH,
         job: JOB,
         op,
         count,
@@ -96,11 +100,13 @@ fn client_frame(d: &mut Dispatch<8>) -> Option<Frame<'static>> {
     Some(match Frame::parse(&b[..n]).unwrap() {
         Frame::Result {
             job,
+            epoch,
             op,
             count,
             value,
         } => Frame::Result {
             job,
+            epoch,
             op,
             count,
             value,
@@ -231,6 +237,7 @@ fn numbers_go_to_parts_ceil_first_and_last_frames_wait_for_the_client() {
     assert_eq!(
         client_frame(&mut d),
         Some(Frame::Result {
+            epoch: Epoch(0),
             job: JOB,
             op: Op::Sum,
             count: 10,
@@ -618,4 +625,54 @@ fn display_names_every_error() {
         std::format!("{}", Refusal::Busy),
         "refused: the AWS is running its maximum of jobs"
     );
+}
+
+#[test]
+fn a_new_epoch_means_the_back_end_lost_the_job() {
+    let mut d = started(Op::Sum, 3000);
+    let xs: Vec<i64> = (0..182).collect();
+    d.handle_client(Instant(0), &data(0, Op::Sum, false, &xs))
+        .unwrap();
+    sent(&mut d, 0);
+    d.handle_backend(Instant(1), Part::A, &ack(1)).unwrap();
+    // Epochs are per back-end: B's differs from A's and that is fine.
+    let b_ack = frame(Frame::Ack {
+        epoch: Epoch(0x0c0d),
+        job: JOB,
+        cum: 0,
+        complete: false,
+        sack: Sack::default(),
+    });
+    d.handle_backend(Instant(1), Part::B, &b_ack).unwrap();
+    assert_eq!(d.error(), None);
+    // A answers with another epoch: a new process on A's port.
+    let restarted = frame(Frame::Ack {
+        epoch: Epoch(0x0e0f),
+        job: JOB,
+        cum: 0,
+        complete: false,
+        sack: Sack::default(),
+    });
+    d.handle_backend(Instant(2), Part::A, &restarted).unwrap();
+    assert_eq!(
+        events(&mut d),
+        [Event::Failed(JobError::BackendLost(Part::A))]
+    );
+    assert_eq!(
+        client_frame(&mut d),
+        Some(Frame::Error {
+            job: JOB,
+            code: ErrorCode::BackendLost,
+            arg: 0
+        })
+    );
+    assert_eq!(sent(&mut d, 3), [(Part::A, None)]);
+}
+
+#[test]
+fn built_in_a_static() {
+    // `new` is const: the whole state can sit in a static, never on a stack.
+    static IDLE: Dispatch<4> = Dispatch::new();
+    assert!(IDLE.is_finished());
+    assert_eq!(IDLE.final_result(), None);
 }
