@@ -490,6 +490,10 @@ impl<const W: usize> Dispatch<W> {
 
     fn tick(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
+        if self.phase == Phase::Receiving && !self.has_room() {
+            // Not reading the client is not the client's silence.
+            self.last_client = self.clock;
+        }
     }
 
     /// Takes one whole frame from the client's stream.
@@ -845,7 +849,7 @@ impl<const W: usize> Dispatch<W> {
             Some(self.clock.plus(limit.saturating_sub(owed)))
         });
         let retransmits = self.senders.iter().filter_map(Sender::poll_timeout);
-        let idle = (self.phase == Phase::Receiving)
+        let idle = (self.phase == Phase::Receiving && self.has_room())
             .then(|| self.last_client.plus(micros(self.limits.client_idle)));
         stalls.chain(retransmits).chain(idle).min()
     }
@@ -869,7 +873,7 @@ impl<const W: usize> Dispatch<W> {
             return;
         }
         let idle = self.limits.client_idle;
-        if self.phase == Phase::Receiving && now.since(self.last_client) >= micros(idle) {
+        if self.wants_client() && now.since(self.last_client) >= micros(idle) {
             self.fail(JobError::ClientIdle(idle));
         }
     }

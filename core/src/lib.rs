@@ -16,6 +16,7 @@ pub mod csv;
 pub mod dispatch;
 pub mod op;
 pub mod reduce;
+pub mod sim;
 pub mod split;
 pub mod transfer;
 pub mod wide;

@@ -20,6 +20,7 @@ use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
 use core::time::Duration;
 use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
+use offload_core::sim::{Faults, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
@@ -412,6 +413,36 @@ fn backend(src: &mut Source) {
     }
 }
 
+#[inline(never)]
+fn sim(src: &mut Source) {
+    let mut sc = Scenario::new(src.op(), u64::from(src.u16()), src.u64());
+    sc.faults = Faults {
+        drop: src.u8(),
+        duplicate: src.u8(),
+        reorder: src.u8(),
+        truncate: src.u8(),
+    };
+    sc.trouble = match src.u8() % 3 {
+        0 => Trouble::None,
+        1 => Trouble::Silent(src.part()),
+        _ => Trouble::Restart {
+            part: src.part(),
+            after: src.u32(),
+        },
+    };
+    sc.latency_us = u64::from(src.u16());
+    sc.deadline_us = src.u64();
+    let seed = src.u64();
+    let numbers = (0..).map(|i: i64| i.wrapping_mul(seed as i64));
+    // SAFETY: the harness is single-threaded and `run` is its only user of WORLD.
+    let world = unsafe { &mut *core::ptr::addr_of_mut!(WORLD) };
+    keep(world.run(&sc, numbers));
+    keep(Faults::loss(src.u8()));
+}
+
+/// The simulated system, in place (as a chip would keep it).
+static mut WORLD: World<W, 4> = World::new();
+
 fn run() {
     let mut src = Source { at: 0 };
     csv(&mut src);
@@ -420,6 +451,7 @@ fn run() {
     transfer(&mut src);
     dispatch(&mut src);
     backend(&mut src);
+    sim(&mut src);
 }
 
 /// The entry point `rust-lld` looks for by default on both targets.
