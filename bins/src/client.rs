@@ -211,7 +211,11 @@ enum RangeError {
 /// line's start; one that stops early must stop just after a line end.
 fn read_range<S: Sink>(mut file: File, len: Option<u64>, sink: &mut S) -> Result<u64, RangeError> {
     let mut buf = vec![0u8; CHUNK];
-    let mut lines = LineReader::new();
+    // A byte order mark is skipped only at the start of the file, not of its second half.
+    let mut lines = match file.stream_position() {
+        Ok(0) => LineReader::new(),
+        _ => LineReader::mid_file(),
+    };
     let mut left = len.unwrap_or(u64::MAX);
     while left > 0 {
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
