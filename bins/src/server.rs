@@ -2,19 +2,23 @@
 //!
 //! All protocol decisions are the core's [`Backend`]; this loop only moves datagrams
 //! between the socket and it, prints the Table 4-6 lines, and expires silent jobs.
+//! Only the AWS (its UDP address, 24000+xxx on `OFFLOAD_HOST_AWS`) may start or touch
+//! a job; datagrams from anyone else are ignored (and logged as strangers).
 
 use crate::config::Config;
 use crate::messages::{say, server_boot, server_received, server_reduced, server_sent};
-use crate::net::{is_timeout, now, tune_udp};
-use offload_core::backend::{Backend, Handled, JobSlot};
+use crate::net::{bind_hint, is_timeout, now, tune_udp};
+use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::split::Part;
-use offload_core::wire::MAX_DATAGRAM;
+use offload_core::wire::{Epoch, MAX_DATAGRAM};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Frames a back-end buffers per job beyond the next expected one.
-pub const WINDOW: usize = 64;
+/// The send window the AWS uses, as far as a back-end cares: it keeps no frames (its
+/// receiver is a 257-bit bitmap whatever the window), this only sets how often it acks.
+pub const WINDOW: usize = offload_core::transfer::MAX_WINDOW;
 /// A job silent this long (no datagram) is dropped to free its slot.
 pub const JOB_EXPIRY: Duration = Duration::from_secs(30);
 
@@ -35,8 +39,10 @@ pub fn main(part: Part) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr = match cfg.backend_addr(part) {
-        Ok(a) => a,
+    // The AWS as this back-end sees it: over this back-end's address family.
+    let own = cfg.backend_addr(part);
+    let (addr, aws) = match own.and_then(|a| Ok((a, cfg.aws_udp_addr_seen_from(a)?))) {
+        Ok(pair) => pair,
         Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::FAILURE;
@@ -45,9 +51,10 @@ pub fn main(part: Part) -> ExitCode {
     let sock = match UdpSocket::bind(addr) {
         Ok(s) => s,
         Err(e) => {
+            let host_var = format!("OFFLOAD_HOST_{}", part.letter());
             eprintln!(
-                "{name}: cannot bind UDP {addr}: {e} (is another server{} still running?)",
-                part.letter()
+                "{name}: cannot bind UDP {addr}: {e}{}",
+                bind_hint(&e, &name, &host_var)
             );
             return ExitCode::FAILURE;
         }
@@ -55,22 +62,58 @@ pub fn main(part: Part) -> ExitCode {
     let granted = tune_udp(&sock);
     crate::debug!(cfg, "{name}: UDP receive buffer {granted} bytes");
     say(&server_boot(part, cfg.backend_port(part)));
-    serve(&cfg, part, &sock);
+    serve(&cfg, part, &sock, aws);
     ExitCode::FAILURE
 }
 
-/// The receive loop. Returns only if the socket fails for good.
-pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket) {
+/// A random non-zero epoch from the OS-seeded hasher: a restarted back-end picks
+/// another, so the AWS can tell that it lost the jobs it held.
+pub fn random_epoch() -> Epoch {
+    use std::hash::{BuildHasher, Hasher};
+    loop {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(now().0);
+        h.write_u32(std::process::id());
+        let v = h.finish() as u16;
+        if v != 0 {
+            return Epoch(v);
+        }
+    }
+}
+
+/// Sends one datagram, retrying when a signal interrupts the call.
+fn send(sock: &UdpSocket, bytes: &[u8], to: SocketAddr) -> std::io::Result<usize> {
+    loop {
+        match sock.send_to(bytes, to) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    }
+}
+
+/// The receive loop: datagrams only from `aws` start or touch jobs. Returns only if
+/// the socket fails for good.
+pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
+    let name = format!("server{}", part.letter());
     let mut slots: Vec<JobSlot<SocketAddr, WINDOW>> =
-        (0..cfg.backend_jobs).map(|_| JobSlot::default()).collect();
-    let mut backend = Backend::new(&mut slots, JOB_EXPIRY.as_micros() as u64);
+        (0..cfg.backend_jobs).map(|_| JobSlot::new()).collect();
+    let epoch = random_epoch();
+    let mut backend = Backend::new(&mut slots, JOB_EXPIRY.as_micros() as u64, epoch);
+    backend.accept_only_from(aws);
+    crate::debug!(
+        cfg,
+        "{name}: epoch {:04x}; taking jobs only from the AWS at {aws}; {} job slots",
+        epoch.0,
+        cfg.backend_jobs
+    );
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut out = vec![0u8; MAX_DATAGRAM];
+    let mut out = [0u8; 64];
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
     let mut failures = 0u32;
     loop {
         let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(r) => r,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => {
                 backend.expire(now());
                 continue;
@@ -78,12 +121,9 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket) {
             Err(e) => {
                 // ICMP errors from earlier sends surface here on Linux: not fatal.
                 failures += 1;
-                crate::debug!(cfg, "server{}: receive error: {e}", part.letter());
+                crate::debug!(cfg, "{name}: receive error: {e}");
                 if failures > 1000 {
-                    eprintln!(
-                        "server{}: giving up after repeated receive errors: {e}",
-                        part.letter()
-                    );
+                    eprintln!("{name}: giving up after repeated receive errors: {e}");
                     return;
                 }
                 continue;
@@ -92,34 +132,52 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket) {
         failures = 0;
         let datagram = &buf[..n];
         match backend.handle_datagram(now(), peer, datagram, &mut out) {
-            Handled::Ok { reply } | Handled::Busy { reply } => {
+            Handled::Taken { reply } | Handled::Repeated { reply } | Handled::Busy { reply } => {
                 if reply > 0 {
-                    let _ = sock.send_to(&out[..reply], peer);
+                    let _ = send(sock, &out[..reply], peer);
                 }
             }
-            Handled::Completed { reply, job, result } => {
+            Handled::Completed {
+                reply,
+                job,
+                result,
+                stats,
+            } => {
                 crate::debug!(
                     cfg,
-                    "server{}: job {job} from {peer} complete",
-                    part.letter()
+                    "{name}: job {job} from {peer} complete: {} frames received, {} duplicates, {} out-of-window drops",
+                    stats.frames,
+                    stats.duplicates,
+                    stats.out_of_window
                 );
                 say(&server_received(part, result.count));
                 say(&server_reduced(part, result.op, result.value));
-                match sock.send_to(&out[..reply], peer) {
+                match send(sock, &out[..reply], peer) {
                     Ok(_) => say(&server_sent(part)),
-                    Err(e) => eprintln!(
-                        "server{}: cannot send the result to {peer}: {e}",
-                        part.letter()
-                    ),
+                    Err(e) => eprintln!("{name}: cannot send the result to {peer}: {e}"),
                 }
                 let allocs = crate::alloc::allocations();
-                crate::debug!(cfg, "server{}: allocations so far: {allocs}", part.letter());
+                crate::debug!(cfg, "{name}: allocations so far: {allocs}");
             }
-            Handled::Dropped(why) => {
+            Handled::Abandoned { job, stats } => {
                 crate::debug!(
                     cfg,
-                    "server{}: dropped {n} bytes from {peer}: {why:?}",
-                    part.letter()
+                    "{name}: job {job} abandoned by the AWS ({} frames received, {} duplicates, {} out-of-window drops)",
+                    stats.frames,
+                    stats.duplicates,
+                    stats.out_of_window
+                );
+            }
+            Handled::Discarded(Discard::Stranger) => {
+                crate::debug!(
+                    cfg,
+                    "{name}: ignored {n} bytes from stranger {peer} (not the AWS at {aws})"
+                );
+            }
+            Handled::Discarded(why) => {
+                crate::debug!(
+                    cfg,
+                    "{name}: dropped {n} bytes from the AWS at {peer}: {why:?}"
                 );
             }
         }

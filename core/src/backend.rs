@@ -1,55 +1,85 @@
 //! A back-end server (A, B or C) as a sans-IO state machine: datagrams in, replies and
 //! events out, over a job table whose storage the caller supplies.
+//!
+//! A back-end reduces each data frame the moment it arrives: MIN, MAX, SUM and SOS are
+//! commutative and exact in [`Accumulator`], so it needs no reorder buffer, only a
+//! bitmap [`Receiver`] that counts each sequence number once. A job's whole state is a
+//! [`JobSlot`] of about a hundred bytes, whatever the sender's window. Every piece of
+//! state is built in place (`const fn` constructors), so a microcontroller can keep
+//! the table in a `static`.
 
 use crate::op::Op;
 use crate::reduce::{Accumulator, Reduction};
-use crate::transfer::{Instant, Receiver};
-use crate::wire::{ErrorCode, Frame, JobId, WireError};
-use heapless::Deque;
+use crate::transfer::{Accepted, Instant, Receiver, ReceiverStats};
+use crate::wire::{Epoch, ErrorCode, Frame, JobId, Values, WireError};
 
-/// Finished results kept to answer retransmitted data (a lost result datagram).
-pub const FINISHED_KEPT: usize = 64;
-
-/// Storage for one job in flight. Allocate a slice of these once and lend it to
-/// [`Backend::new`]; its length bounds the jobs served at once.
+/// Storage for one job. Lend a slice of these to [`Backend::new`]; its length bounds
+/// the jobs served at once. A slot whose job finished keeps the job's result (to answer
+/// a retransmission when the result datagram was lost) until a new job needs the slot.
 pub struct JobSlot<P, const W: usize> {
-    active: Option<Active<P>>,
+    state: State<P>,
     rx: Receiver<W>,
 }
 
-impl<P, const W: usize> Default for JobSlot<P, W> {
-    fn default() -> Self {
+impl<P, const W: usize> JobSlot<P, W> {
+    /// An unused slot: `[JobSlot::EMPTY; N]` builds a table in place.
+    pub const EMPTY: Self = Self::new();
+
+    /// An unused slot (the same as [`JobSlot::EMPTY`]).
+    pub const fn new() -> Self {
         JobSlot {
-            active: None,
+            state: State::Free,
             rx: Receiver::new(),
         }
     }
 }
 
-#[derive(Clone, Copy)]
-struct Active<P> {
-    peer: P,
-    job: JobId,
-    acc: Accumulator,
-    last_seen: Instant,
+impl<P, const W: usize> Default for JobSlot<P, W> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Clone, Copy)]
-struct Finished<P> {
-    peer: P,
-    job: JobId,
-    result: Reduction,
+enum State<P> {
+    Free,
+    Active {
+        peer: P,
+        job: JobId,
+        acc: Accumulator,
+        last_seen: Instant,
+    },
+    Done {
+        peer: P,
+        job: JobId,
+        result: Reduction,
+        at: Instant,
+    },
+}
+
+impl<P: Copy + Eq> State<P> {
+    fn is(&self, who: P, id: JobId) -> bool {
+        match *self {
+            State::Free => false,
+            State::Active { peer, job, .. } | State::Done { peer, job, .. } => {
+                peer == who && job == id
+            }
+        }
+    }
 }
 
 /// What became of one datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handled {
-    /// Taken; `reply` bytes of the output buffer are to be sent back (0: none).
-    Ok {
-        /// Reply length.
+    /// A data frame of a job in flight: counted, or recognised as a duplicate or as too
+    /// far ahead. When `reply` is non-zero, that many bytes of the output buffer (an
+    /// ack) are to be sent back.
+    Taken {
+        /// Reply length (0: no ack due yet).
         reply: usize,
     },
-    /// The job's last number arrived: `reply` holds its result frame. Print, then send.
+    /// The job's last missing frame arrived: `reply` holds its result frame. Print,
+    /// then send.
     Completed {
         /// Reply length.
         reply: usize,
@@ -57,19 +87,34 @@ pub enum Handled {
         job: JobId,
         /// Its reduction.
         result: Reduction,
+        /// What arrived of its stream.
+        stats: ReceiverStats,
+    },
+    /// A data frame of a job already finished (its result was lost, or crossed the
+    /// sender's probe): `reply` holds the result again.
+    Repeated {
+        /// Reply length.
+        reply: usize,
     },
     /// No room for a new job: `reply` holds a busy error.
     Busy {
         /// Reply length.
         reply: usize,
     },
-    /// Dropped without a reply.
-    Dropped(Drop),
+    /// The AWS abandoned `job` (an abort frame): it is forgotten and nothing is sent.
+    Abandoned {
+        /// The job.
+        job: JobId,
+        /// What had arrived of its stream.
+        stats: ReceiverStats,
+    },
+    /// Discarded without a reply.
+    Discarded(Discard),
 }
 
-/// Why a datagram was dropped.
+/// Why a datagram was discarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drop {
+pub enum Discard {
     /// Not a valid frame.
     Malformed(WireError),
     /// A kind a back-end never receives.
@@ -78,29 +123,51 @@ pub enum Drop {
     WrongOp,
     /// Data that contradicts its stream (see [`crate::transfer::Accepted`]).
     Inconsistent,
+    /// An abort for a job this back-end does not hold.
+    UnknownJob,
+    /// From a peer other than the AWS (see [`Backend::accept_only_from`]).
+    Stranger,
 }
 
-/// A back-end's protocol state.
+/// A back-end's protocol state: a borrowed job table and a few words.
 pub struct Backend<'s, P, const W: usize> {
     slots: &'s mut [JobSlot<P, W>],
-    finished: Deque<Finished<P>, FINISHED_KEPT>,
     expiry_us: u64,
+    epoch: Epoch,
+    aws: Option<P>,
 }
 
 impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
-    /// A back-end over `slots`; a job silent for `expiry_us` microseconds is dropped
-    /// when its slot is needed.
-    pub fn new(slots: &'s mut [JobSlot<P, W>], expiry_us: u64) -> Self {
+    /// A back-end over `slots`, sending `epoch` (random and non-zero per process, see
+    /// [`Epoch`]) in its acks and results. A job silent for `expiry_us` microseconds
+    /// loses its slot when the slot is needed. The back-end itself is a few words (the
+    /// table is the caller's), so it is cheap to return by value.
+    pub fn new(slots: &'s mut [JobSlot<P, W>], expiry_us: u64, epoch: Epoch) -> Self {
         Backend {
             slots,
-            finished: Deque::new(),
             expiry_us,
+            epoch,
+            aws: None,
         }
+    }
+
+    /// From now on, takes datagrams only from `aws` (the AWS's address and port);
+    /// anything else is [`Discard::Stranger`], so no one else can fill the job table.
+    pub fn accept_only_from(&mut self, aws: P) {
+        self.aws = Some(aws);
+    }
+
+    /// The epoch this back-end sends.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
     }
 
     /// Jobs in flight now.
     pub fn active(&self) -> usize {
-        self.slots.iter().filter(|s| s.active.is_some()).count()
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, State::Active { .. }))
+            .count()
     }
 
     /// Frees the slots of jobs silent for the expiry time; returns how many.
@@ -108,15 +175,18 @@ impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
         let expiry = self.expiry_us;
         let mut n = 0;
         for s in self.slots.iter_mut() {
-            if s.active.is_some_and(|a| now.since(a.last_seen) >= expiry) {
-                s.active = None;
-                n += 1;
+            if let State::Active { last_seen, .. } = s.state {
+                if now.since(last_seen) >= expiry {
+                    s.state = State::Free;
+                    n += 1;
+                }
             }
         }
         n
     }
 
-    /// Handles one datagram from `peer`, writing any reply into `out`.
+    /// Handles one datagram from `peer`, writing any reply into `out` (48 bytes hold
+    /// every reply a back-end sends).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -124,9 +194,12 @@ impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Handled {
+        if self.aws.is_some_and(|a| a != peer) {
+            return Handled::Discarded(Discard::Stranger);
+        }
         let frame = match Frame::parse(datagram) {
             Ok(f) => f,
-            Err(e) => return Handled::Dropped(Drop::Malformed(e)),
+            Err(e) => return Handled::Discarded(Discard::Malformed(e)),
         };
         match frame {
             Frame::Data {
@@ -135,129 +208,148 @@ impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
                 op,
                 last,
                 values,
-            } => self.data(now, peer, job, seq, op, last, values, out),
-            Frame::Abort { job } => {
-                if let Some(s) = self.find(peer, job) {
-                    s.active = None;
+            } => {
+                let epoch = self.epoch;
+                match self.slot_for(now, peer, job, op) {
+                    Some(slot) => slot.data(now, epoch, (job, seq, op, last), values, out),
+                    None => {
+                        let f = Frame::Error {
+                            job,
+                            code: ErrorCode::Busy,
+                            arg: 0,
+                        };
+                        Handled::Busy {
+                            reply: f.emit(out).unwrap_or(0),
+                        }
+                    }
                 }
-                Handled::Ok { reply: 0 }
             }
-            _ => Handled::Dropped(Drop::UnexpectedKind),
+            Frame::Abort { job } => match self.slots.iter_mut().find(|s| s.state.is(peer, job)) {
+                Some(s) => {
+                    s.state = State::Free;
+                    Handled::Abandoned {
+                        job,
+                        stats: s.rx.stats(),
+                    }
+                }
+                None => Handled::Discarded(Discard::UnknownJob),
+            },
+            _ => Handled::Discarded(Discard::UnexpectedKind),
         }
     }
 
-    fn find(&mut self, peer: P, job: JobId) -> Option<&mut JobSlot<P, W>> {
-        self.slots
-            .iter_mut()
-            .find(|s| s.active.is_some_and(|a| a.peer == peer && a.job == job))
-    }
-
-    #[allow(clippy::too_many_arguments)] // one frame's fields, unpacked once
-    fn data(
+    /// The slot holding `peer`'s `job`, or else one taken for it as a new job: a free
+    /// slot, else the one whose result is oldest, else one whose job expired. `None`
+    /// when every slot holds a live job.
+    fn slot_for(
         &mut self,
         now: Instant,
         peer: P,
         job: JobId,
-        seq: u32,
         op: Op,
-        last: bool,
-        values: crate::wire::Values<'_>,
+    ) -> Option<&mut JobSlot<P, W>> {
+        let expiry = self.expiry_us;
+        let mut best: Option<(usize, (u8, Instant))> = None;
+        for (i, s) in self.slots.iter().enumerate() {
+            let rank = match s.state {
+                _ if s.state.is(peer, job) => (0, Instant(0)),
+                State::Free => (1, Instant(0)),
+                State::Done { at, .. } => (2, at),
+                State::Active { last_seen, .. } if now.since(last_seen) >= expiry => (3, last_seen),
+                State::Active { .. } => continue,
+            };
+            if best.map_or(true, |(_, b)| rank < b) {
+                best = Some((i, rank));
+            }
+            if rank.0 == 0 {
+                break;
+            }
+        }
+        let (i, (rank, _)) = best?;
+        let slot = self.slots.get_mut(i)?;
+        if rank != 0 {
+            slot.rx.reset();
+            slot.state = State::Active {
+                peer,
+                job,
+                acc: Accumulator::new(op),
+                last_seen: now,
+            };
+        }
+        Some(slot)
+    }
+}
+
+impl<P: Copy + Eq, const W: usize> JobSlot<P, W> {
+    /// One data frame for the job this slot holds.
+    fn data(
+        &mut self,
+        now: Instant,
+        epoch: Epoch,
+        (job, seq, op, last): (JobId, u32, Op, bool),
+        values: Values<'_>,
         out: &mut [u8],
     ) -> Handled {
-        if let Some(done) = self
-            .finished
-            .iter()
-            .find(|f| f.peer == peer && f.job == job)
-        {
-            if done.result.op != op {
-                return Handled::Dropped(Drop::WrongOp);
-            }
-            return Handled::Ok {
-                reply: result_frame(job, done.result, out),
-            };
-        }
-        let expiry = self.expiry_us;
-        let index = match self
-            .slots
-            .iter()
-            .position(|s| s.active.is_some_and(|a| a.peer == peer && a.job == job))
-        {
-            Some(i) => i,
-            None => {
-                let free = self.slots.iter().position(|s| match s.active {
-                    None => true,
-                    Some(a) => now.since(a.last_seen) >= expiry,
-                });
-                let Some(i) = free else {
-                    let f = Frame::Error {
-                        job,
-                        code: ErrorCode::Busy,
-                        arg: 0,
-                    };
-                    return Handled::Busy {
-                        reply: f.emit(out).unwrap_or(0),
-                    };
-                };
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.rx.reset();
-                    s.active = Some(Active {
-                        peer,
-                        job,
-                        acc: Accumulator::new(op),
-                        last_seen: now,
-                    });
+        let (acc, last_seen) = match &mut self.state {
+            State::Done { result, .. } => {
+                if result.op != op {
+                    return Handled::Discarded(Discard::WrongOp);
                 }
-                i
+                return Handled::Repeated {
+                    reply: result_frame(job, *result, epoch, out),
+                };
             }
+            State::Free => return Handled::Discarded(Discard::Inconsistent),
+            State::Active { acc, last_seen, .. } => (acc, last_seen),
         };
-        let Some(slot) = self.slots.get_mut(index) else {
-            return Handled::Dropped(Drop::Inconsistent);
-        };
-        let Some(active) = slot.active.as_mut() else {
-            return Handled::Dropped(Drop::Inconsistent);
-        };
-        if active.acc.op() != op {
-            return Handled::Dropped(Drop::WrongOp);
+        if acc.op() != op {
+            return Handled::Discarded(Discard::WrongOp);
         }
-        active.last_seen = now;
-        let acc = &mut active.acc;
-        let accepted = slot.rx.handle(seq, last, values, |v| acc.extend(v.iter()));
-        if accepted == crate::transfer::Accepted::Inconsistent {
-            return Handled::Dropped(Drop::Inconsistent);
+        *last_seen = now;
+        match self.rx.handle(seq, last) {
+            Accepted::New => acc.extend(values.iter()),
+            Accepted::Inconsistent => return Handled::Discarded(Discard::Inconsistent),
+            Accepted::Duplicate | Accepted::OutOfWindow => {}
         }
-        if slot.rx.is_complete() {
-            let result = active.acc.finish();
-            slot.active = None;
-            if self.finished.is_full() {
-                self.finished.pop_front();
+        if self.rx.is_complete() {
+            let result = acc.finish();
+            if let State::Active { peer, .. } = self.state {
+                self.state = State::Done {
+                    peer,
+                    job,
+                    result,
+                    at: now,
+                };
             }
-            let _ = self.finished.push_back(Finished { peer, job, result });
             return Handled::Completed {
-                reply: result_frame(job, result, out),
+                reply: result_frame(job, result, epoch, out),
                 job,
                 result,
+                stats: self.rx.stats(),
             };
         }
-        let reply = slot.rx.poll_ack().map_or(0, |a| {
+        let reply = self.rx.poll_ack().map_or(0, |a| {
             Frame::Ack {
                 job,
                 cum: a.cum,
                 complete: a.complete,
                 sack: a.sack,
+                epoch,
             }
             .emit(out)
             .unwrap_or(0)
         });
-        Handled::Ok { reply }
+        Handled::Taken { reply }
     }
 }
 
-fn result_frame(job: JobId, r: Reduction, out: &mut [u8]) -> usize {
+fn result_frame(job: JobId, r: Reduction, epoch: Epoch, out: &mut [u8]) -> usize {
     Frame::Result {
         job,
         op: r.op,
         count: r.count,
         value: r.value,
+        epoch,
     }
     .emit(out)
     .unwrap_or(0)
@@ -268,8 +360,10 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::wide::I192;
-    use crate::wire::{emit_data, MAX_DATAGRAM};
+    use crate::wire::{emit_data, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
     use std::vec::Vec;
+
+    const EPOCH: Epoch = Epoch(0x5a5a);
 
     fn data(job: u32, seq: u32, op: Op, last: bool, xs: &[i64]) -> Vec<u8> {
         let mut b = [0u8; MAX_DATAGRAM];
@@ -279,17 +373,17 @@ mod tests {
 
     #[test]
     fn reduces_jobs_side_by_side_and_answers_again() {
-        let mut slots: Vec<JobSlot<u8, 8>> = (0..2).map(|_| JobSlot::default()).collect();
-        let mut be = Backend::new(&mut slots, 1_000);
-        let mut out = [0u8; MAX_DATAGRAM];
+        let mut slots: [JobSlot<u8, 8>; 2] = [JobSlot::EMPTY; 2];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        let mut out = [0u8; 48];
         let t = Instant(0);
         assert_eq!(
             be.handle_datagram(t, 1, &data(10, 0, Op::Sum, false, &[1, 2]), &mut out),
-            Handled::Ok { reply: 0 }
+            Handled::Taken { reply: 0 }
         );
         assert_eq!(
             be.handle_datagram(t, 2, &data(10, 0, Op::Min, false, &[7]), &mut out),
-            Handled::Ok { reply: 0 }
+            Handled::Taken { reply: 0 }
         );
         assert_eq!(be.active(), 2);
         // A third job finds no room.
@@ -305,22 +399,39 @@ mod tests {
             })
         ));
         let h = be.handle_datagram(t, 1, &data(10, 1, Op::Sum, true, &[3]), &mut out);
-        let Handled::Completed { reply, result, .. } = h else {
+        let Handled::Completed {
+            reply,
+            result,
+            stats,
+            ..
+        } = h
+        else {
             panic!("{h:?}")
         };
         assert_eq!((result.count, result.value), (3, I192::from_i64(6)));
+        assert_eq!(
+            stats,
+            ReceiverStats {
+                frames: 2,
+                duplicates: 0,
+                out_of_window: 0
+            }
+        );
         assert_eq!(
             Frame::parse(&out[..reply]),
             Ok(Frame::Result {
                 job: JobId(10),
                 op: Op::Sum,
                 count: 3,
-                value: I192::from_i64(6)
+                value: I192::from_i64(6),
+                epoch: EPOCH,
             })
         );
         // A retransmission after completion gets the same result again.
         let h = be.handle_datagram(t, 1, &data(10, 1, Op::Sum, true, &[3]), &mut out);
-        let Handled::Ok { reply } = h else { panic!() };
+        let Handled::Repeated { reply } = h else {
+            panic!("{h:?}")
+        };
         assert!(matches!(
             Frame::parse(&out[..reply]),
             Ok(Frame::Result { count: 3, .. })
@@ -329,7 +440,20 @@ mod tests {
         // Abort frees the other job; expiry frees silent ones.
         let mut abort = [0u8; 16];
         Frame::Abort { job: JobId(10) }.emit(&mut abort).unwrap();
-        be.handle_datagram(t, 2, &abort, &mut out);
+        assert_eq!(
+            be.handle_datagram(t, 2, &abort, &mut out),
+            Handled::Abandoned {
+                job: JobId(10),
+                stats: ReceiverStats {
+                    frames: 1,
+                    ..Default::default()
+                }
+            }
+        );
+        assert_eq!(
+            be.handle_datagram(t, 2, &abort, &mut out),
+            Handled::Discarded(Discard::UnknownJob)
+        );
         assert_eq!(be.active(), 0);
         be.handle_datagram(t, 2, &data(12, 0, Op::Min, false, &[7]), &mut out);
         assert_eq!(be.expire(Instant(999)), 0);
@@ -338,13 +462,13 @@ mod tests {
 
     #[test]
     fn garbage_and_contradictions_are_dropped() {
-        let mut slots: Vec<JobSlot<u8, 8>> = (0..1).map(|_| JobSlot::default()).collect();
-        let mut be = Backend::new(&mut slots, 1_000);
-        let mut out = [0u8; MAX_DATAGRAM];
+        let mut slots = [JobSlot::<u8, 8>::EMPTY];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        let mut out = [0u8; 48];
         let t = Instant(0);
         assert!(matches!(
             be.handle_datagram(t, 1, b"hello", &mut out),
-            Handled::Dropped(Drop::Malformed(_))
+            Handled::Discarded(Discard::Malformed(_))
         ));
         let mut ack = [0u8; 48];
         Frame::Ack {
@@ -352,21 +476,116 @@ mod tests {
             cum: 0,
             complete: false,
             sack: Default::default(),
+            epoch: Epoch(1),
         }
         .emit(&mut ack)
         .unwrap();
         assert_eq!(
             be.handle_datagram(t, 1, &ack, &mut out),
-            Handled::Dropped(Drop::UnexpectedKind)
+            Handled::Discarded(Discard::UnexpectedKind)
         );
         be.handle_datagram(t, 1, &data(5, 1, Op::Sum, true, &[1]), &mut out);
         assert_eq!(
             be.handle_datagram(t, 1, &data(5, 0, Op::Max, false, &[1]), &mut out),
-            Handled::Dropped(Drop::WrongOp)
+            Handled::Discarded(Discard::WrongOp)
         );
         assert_eq!(
             be.handle_datagram(t, 1, &data(5, 2, Op::Sum, false, &[1]), &mut out),
-            Handled::Dropped(Drop::Inconsistent)
+            Handled::Discarded(Discard::Inconsistent)
         );
+    }
+
+    #[test]
+    fn only_the_aws_may_start_jobs() {
+        let mut slots = [JobSlot::<u8, 8>::EMPTY; 2];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        be.accept_only_from(7);
+        let mut out = [0u8; 48];
+        for stranger in [1u8, 2, 3] {
+            let d = data(u32::from(stranger), 0, Op::Sum, false, &[1]);
+            assert_eq!(
+                be.handle_datagram(Instant(0), stranger, &d, &mut out),
+                Handled::Discarded(Discard::Stranger)
+            );
+        }
+        assert_eq!(be.active(), 0);
+        let d = data(9, 0, Op::Sum, true, &[4]);
+        assert!(matches!(
+            be.handle_datagram(Instant(0), 7, &d, &mut out),
+            Handled::Completed { .. }
+        ));
+    }
+
+    /// Frames in any order, each several times, with a window of 257 in flight: every
+    /// number counted once, and the acks and the result carry the epoch.
+    #[test]
+    fn counts_each_frame_once_in_any_order_with_tiny_state() {
+        const FRAMES: u32 = SACK_BITS as u32 + 1;
+        let xs: Vec<i64> = (0..FRAMES as i64 * 3).map(|i| i * i - 500).collect();
+        let mut slots = [JobSlot::<u8, 512>::EMPTY];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        let mut out = [0u8; 48];
+        // Reverse order, then everything again: the first frame arrives last.
+        let order: Vec<u32> = (0..FRAMES).rev().chain(0..FRAMES).collect();
+        let mut completed = None;
+        for (k, &seq) in order.iter().enumerate() {
+            let chunk = &xs[seq as usize * 3..seq as usize * 3 + 3];
+            let d = data(3, seq, Op::Sos, seq == FRAMES - 1, chunk);
+            match be.handle_datagram(Instant(k as u64), 1, &d, &mut out) {
+                Handled::Taken { reply } if reply > 0 => {
+                    let Ok(Frame::Ack { epoch, .. }) = Frame::parse(&out[..reply]) else {
+                        panic!("not an ack")
+                    };
+                    assert_eq!(epoch, EPOCH);
+                }
+                Handled::Completed { result, stats, .. } => {
+                    assert!(completed.is_none());
+                    completed = Some((result, stats));
+                }
+                Handled::Taken { .. } | Handled::Repeated { .. } => {}
+                h => panic!("{h:?}"),
+            }
+        }
+        let (result, stats) = completed.unwrap();
+        let sos: i128 = xs.iter().map(|&x| i128::from(x) * i128::from(x)).sum();
+        assert_eq!(
+            (result.count, result.value),
+            (xs.len() as u64, I192::from_i128(sos))
+        );
+        assert_eq!(stats.frames, FRAMES);
+        // Per-job state is bytes, not a window of frames.
+        assert!(core::mem::size_of::<JobSlot<u8, 512>>() < 200);
+        assert!(core::mem::size_of::<JobSlot<u8, 512>>() < MAX_VALUES);
+    }
+
+    #[test]
+    fn frames_beyond_the_bitmap_are_dropped_and_counted() {
+        let mut slots = [JobSlot::<u8, 8>::EMPTY];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        let mut out = [0u8; 48];
+        let far = SACK_BITS as u32 + 1;
+        let h = be.handle_datagram(
+            Instant(0),
+            1,
+            &data(4, far, Op::Max, false, &[99]),
+            &mut out,
+        );
+        assert!(matches!(h, Handled::Taken { reply: 48 }), "{h:?}");
+        let d = data(4, far - 1, Op::Max, true, &[5]);
+        be.handle_datagram(Instant(0), 1, &d, &mut out);
+        let mut done = None;
+        for seq in 0..far - 1 {
+            let d = data(4, seq, Op::Max, false, &[seq as i64]);
+            if let Handled::Completed { result, stats, .. } =
+                be.handle_datagram(Instant(0), 1, &d, &mut out)
+            {
+                done = Some((result, stats));
+            }
+        }
+        let (result, stats) = done.unwrap();
+        // 99 was beyond the window: dropped, not counted.
+        assert_eq!(result.value, I192::from_i64(i64::from(far) - 2));
+        assert_eq!(result.count, u64::from(far));
+        assert_eq!((stats.frames, stats.out_of_window), (far, 1));
     }
 }

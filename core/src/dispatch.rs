@@ -274,6 +274,7 @@ mod tests {
         assert_eq!(seen, [1, 1, 1]);
         for p in Part::ALL {
             let ack = Frame::Ack {
+                epoch: Default::default(),
                 job: JobId(5),
                 cum: 1,
                 complete: true,
@@ -284,6 +285,7 @@ mod tests {
         }
         assert_eq!(d.final_result(), None);
         let res = |count, v| Frame::Result {
+            epoch: Default::default(),
             job: JobId(5),
             op: Op::Sum,
             count,
@@ -324,6 +326,7 @@ mod tests {
         }
         while d.poll_transmit(Instant(1)).is_some() {}
         let res = |v| Frame::Result {
+            epoch: Default::default(),
             job: JobId(2),
             op: Op::Sum,
             count: 1,
@@ -338,6 +341,7 @@ mod tests {
         let mut e: Dispatch<8> = Dispatch::new(JobId(3), Op::Sum, 3, Instant(0));
         e.push(1).unwrap();
         let r = Frame::Result {
+            epoch: Default::default(),
             job: JobId(3),
             op: Op::Sum,
             count: 1,
@@ -359,6 +363,7 @@ mod tests {
             Instant(1),
             Part::A,
             &Frame::Ack {
+                epoch: Default::default(),
                 job: JobId(1),
                 cum: 1,
                 complete: true,
@@ -366,6 +371,7 @@ mod tests {
             },
         );
         let r = Frame::Result {
+            epoch: Default::default(),
             job: JobId(1),
             op: Op::Max,
             count: 1,
@@ -389,6 +395,7 @@ mod tests {
             Instant(5),
             Part::A,
             &Frame::Ack {
+                epoch: Default::default(),
                 job: JobId(1),
                 cum: 1,
                 complete: true,
@@ -396,6 +403,7 @@ mod tests {
             },
         );
         let r = Frame::Result {
+            epoch: Default::default(),
             job: JobId(1),
             op: Op::Min,
             count: 1,

@@ -1,8 +1,9 @@
 //! Reliable delivery over datagrams, sans-IO.
 //!
 //! A [`Sender`] holds up to `W` data frames in flight and retransmits what is not
-//! acknowledged; a [`Receiver`] delivers frames exactly once and in order, buffering up
-//! to `W` early arrivals, and acknowledges cumulatively plus selectively (SACK).
+//! acknowledged; a [`Receiver`] counts each frame exactly once in whatever order it
+//! arrives, keeping only a bitmap of sequence numbers (no frames), and acknowledges
+//! cumulatively plus selectively (SACK).
 //! Neither touches a socket or a clock: the caller hands in datagrams and the current
 //! [`Instant`], and asks what to transmit and when to wake up next.
 //!
@@ -13,7 +14,7 @@
 //! RFC 6298, doubling on each expiry) fires is resent.
 
 use crate::op::Op;
-use crate::wire::{emit_data, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
+use crate::wire::{emit_data, JobId, Sack, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
 
 /// A point in time in microseconds since an epoch of the caller's choosing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -37,6 +38,9 @@ pub const INITIAL_RTO_US: u64 = 100_000;
 pub const MIN_RTO_US: u64 = 2_000;
 /// Largest retransmission timeout after backoff.
 pub const MAX_RTO_US: u64 = 1_000_000;
+/// The largest useful send window: one ack's SACK describes `SACK_BITS` frames beyond
+/// the cumulative point, so a receiver accepts at most this many frames at once.
+pub const MAX_WINDOW: usize = SACK_BITS + 1;
 /// A frame overtaken by this many selectively acknowledged frames counts as lost.
 pub const DUP_THRESHOLD: u32 = 3;
 
@@ -128,12 +132,13 @@ impl<const W: usize> Sender<W> {
         SACK_BITS as u32 + 1
     };
 
-    /// A sender for `job`'s frames of `op`, created at `now`.
-    pub fn new(job: JobId, op: Op, now: Instant) -> Self {
+    /// A sender for `job`'s frames of `op`, created at `now`. A `const fn`, so it can
+    /// initialise a `static`; [`Sender::reset`] reuses one in place.
+    pub const fn new(job: JobId, op: Op, now: Instant) -> Self {
         Sender {
             job,
             op,
-            slots: core::array::from_fn(|_| SendSlot::EMPTY),
+            slots: [SendSlot::EMPTY; W],
             base: 0,
             next: 0,
             fresh: 0,
@@ -148,8 +153,36 @@ impl<const W: usize> Sender<W> {
             backoff: 0,
             deadline: None,
             last_progress: now,
-            stats: SenderStats::default(),
+            stats: SenderStats {
+                frames: 0,
+                datagrams: 0,
+                retransmits: 0,
+                timeouts: 0,
+            },
         }
+    }
+
+    /// Makes this sender a new one for `job` and `op` in place, as [`Sender::new`]
+    /// would, without building a second window on the stack.
+    pub fn reset(&mut self, job: JobId, op: Op, now: Instant) {
+        // The slots need no clearing: `push` rewrites every field of a slot it fills.
+        self.job = job;
+        self.op = op;
+        self.base = 0;
+        self.next = 0;
+        self.fresh = 0;
+        self.retx_pending = 0;
+        self.highest_sacked = None;
+        self.finished = false;
+        self.closed = false;
+        self.probe_due = false;
+        self.srtt = None;
+        self.rttvar = 0;
+        self.rto = INITIAL_RTO_US;
+        self.backoff = 0;
+        self.deadline = None;
+        self.last_progress = now;
+        self.stats = SenderStats::default();
     }
 
     #[cfg(test)]
@@ -457,38 +490,18 @@ impl<const W: usize> Sender<W> {
     }
 }
 
-/// What [`Receiver::handle`] did with a data frame.
+/// What [`Receiver::handle`] made of a data frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accepted {
-    /// Delivered, with this many frames in all (it plus buffered successors).
-    Delivered(u32),
-    /// Held until the frames before it arrive.
-    Buffered,
-    /// Already seen; dropped.
+    /// Seen for the first time: the caller takes its numbers now (order does not matter
+    /// to MIN, MAX, SUM and SOS, so nothing is held back).
+    New,
+    /// Already counted; dropped.
     Duplicate,
-    /// Too far ahead of the window; dropped.
+    /// More than [`SACK_BITS`] frames beyond the next expected one; dropped.
     OutOfWindow,
     /// Contradicts the stream's end (a second last frame, or data past it); dropped.
     Inconsistent,
-}
-
-#[derive(Clone)]
-struct RecvSlot {
-    present: bool,
-    last: bool,
-    seq: u32,
-    count: u16,
-    bytes: [u8; MAX_VALUES * 8],
-}
-
-impl RecvSlot {
-    const EMPTY: RecvSlot = RecvSlot {
-        present: false,
-        last: false,
-        seq: 0,
-        count: 0,
-        bytes: [0; MAX_VALUES * 8],
-    };
 }
 
 /// What an acknowledgement says.
@@ -498,18 +511,111 @@ pub struct AckInfo {
     pub cum: u32,
     /// The whole stream arrived.
     pub complete: bool,
-    /// Frames held beyond `cum`.
+    /// Frames counted beyond `cum`.
     pub sack: Sack,
 }
 
-/// Receiving side of one stream: exactly-once, in-order delivery.
+/// What a [`Receiver`] saw of its stream, for logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// Distinct data frames counted.
+    pub frames: u32,
+    /// Data frames that had been counted already.
+    pub duplicates: u32,
+    /// Data frames too far ahead of the cumulative point.
+    pub out_of_window: u32,
+}
+
+/// Which of the [`SACK_BITS`] sequence numbers after the cumulative point arrived:
+/// bit `i` (most significant first, as in [`Sack`]) stands for `cum + 1 + i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen([u64; SACK_BITS / 64]);
+
+impl Seen {
+    const NONE: Seen = Seen([0; SACK_BITS / 64]);
+
+    fn get(&self, i: u32) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (63 - i % 64)) != 0)
+    }
+
+    fn set(&mut self, i: u32) {
+        if let Some(w) = self.0.get_mut((i / 64) as usize) {
+            *w |= 1 << (63 - i % 64);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
+    }
+
+    /// Consecutive set bits from bit 0.
+    fn leading_ones(&self) -> u32 {
+        let mut n = 0;
+        for w in self.0 {
+            n += w.leading_ones();
+            if w != u64::MAX {
+                break;
+            }
+        }
+        n
+    }
+
+    /// True if any bit at index `from` or later is set.
+    fn any_from(&self, from: u32) -> bool {
+        self.0.iter().enumerate().any(|(k, &w)| {
+            let first = k as u32 * 64;
+            if from <= first {
+                w != 0
+            } else if from < first + 64 {
+                w << (from - first) != 0
+            } else {
+                false
+            }
+        })
+    }
+
+    /// Drops the first `k` bits; bit `i + k` becomes bit `i`.
+    fn shift(&mut self, k: u32) {
+        let (q, r) = ((k / 64) as usize, k % 64);
+        let old = self.0;
+        let word = |i: usize| old.get(i).copied().unwrap_or(0);
+        for (i, w) in self.0.iter_mut().enumerate() {
+            let hi = word(i + q);
+            *w = if r == 0 {
+                hi
+            } else {
+                (hi << r) | (word(i + q + 1) >> (64 - r))
+            };
+        }
+    }
+
+    fn to_sack(self) -> Sack {
+        let mut sack = Sack::default();
+        for (dst, w) in sack.0.chunks_exact_mut(8).zip(self.0) {
+            if let Some(d) = dst.first_chunk_mut::<8>() {
+                *d = w.to_be_bytes();
+            }
+        }
+        sack
+    }
+}
+
+/// Receiving side of one stream: counts each data frame exactly once, in any order.
+///
+/// It keeps no frames, only which sequence numbers arrived: the cumulative point plus
+/// a bitmap of the [`SACK_BITS`] after it, so it accepts any sender window up to
+/// `SACK_BITS + 1` frames and its size (tens of bytes) does not depend on `W`. `W` is
+/// the window its sender uses; it only sets how often in-order frames are acknowledged
+/// ([`Receiver::ACK_EVERY`]), so a small-window sender never waits for an ack.
 pub struct Receiver<const W: usize> {
     cum: u32,
+    seen: Seen,
     last_seq: Option<u32>,
-    slots: [RecvSlot; W],
     since_ack: u32,
     ack_due: bool,
-    buffered: u32,
+    stats: ReceiverStats,
 }
 
 impl<const W: usize> Default for Receiver<W> {
@@ -520,10 +626,11 @@ impl<const W: usize> Default for Receiver<W> {
 
 impl<const W: usize> Receiver<W> {
     /// Sequence numbers accepted at once, from the next expected one on.
-    pub const CAPACITY: u32 = Sender::<W>::CAPACITY;
-    /// In-order frames between acknowledgements when nothing is amiss.
+    pub const CAPACITY: u32 = SACK_BITS as u32 + 1;
+    /// In-order frames between acknowledgements when nothing is amiss: a quarter of
+    /// the sender's window, 1 to 16.
     pub const ACK_EVERY: u32 = {
-        let quarter = Self::CAPACITY / 4;
+        let quarter = Sender::<W>::CAPACITY / 4;
         if quarter == 0 {
             1
         } else if quarter > 16 {
@@ -534,27 +641,24 @@ impl<const W: usize> Receiver<W> {
     };
 
     /// A receiver expecting sequence number 0.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Receiver {
             cum: 0,
+            seen: Seen::NONE,
             last_seq: None,
-            slots: core::array::from_fn(|_| RecvSlot::EMPTY),
             since_ack: 0,
             ack_due: false,
-            buffered: 0,
+            stats: ReceiverStats {
+                frames: 0,
+                duplicates: 0,
+                out_of_window: 0,
+            },
         }
     }
 
-    /// Forgets everything, ready for a new stream, without reallocating.
+    /// Forgets everything, ready for a new stream, in place.
     pub fn reset(&mut self) {
-        self.cum = 0;
-        self.last_seq = None;
-        self.since_ack = 0;
-        self.ack_due = false;
-        self.buffered = 0;
-        for s in &mut self.slots {
-            s.present = false;
-        }
+        *self = Self::new();
     }
 
     /// Next sequence number expected.
@@ -562,104 +666,59 @@ impl<const W: usize> Receiver<W> {
         self.cum
     }
 
-    /// True once every frame up to the last arrived and was delivered.
+    /// True once every frame up to the last arrived.
     pub fn is_complete(&self) -> bool {
         self.last_seq.is_some_and(|l| self.cum == l.wrapping_add(1))
     }
 
-    /// Takes one data frame; passes it and any buffered successors to `deliver`
-    /// in order, each exactly once.
-    pub fn handle<F: FnMut(Values<'_>)>(
-        &mut self,
-        seq: u32,
-        last: bool,
-        values: Values<'_>,
-        mut deliver: F,
-    ) -> Accepted {
+    /// What arrived so far.
+    pub fn stats(&self) -> ReceiverStats {
+        self.stats
+    }
+
+    /// Takes data frame `seq` (`last` if flagged as the stream's end). On
+    /// [`Accepted::New`] the caller reduces its numbers; on anything else it drops them.
+    pub fn handle(&mut self, seq: u32, last: bool) -> Accepted {
         let ahead = seq.wrapping_sub(self.cum);
         if self.is_complete() || ahead > u32::MAX / 2 {
             self.ack_due = true;
+            self.stats.duplicates = self.stats.duplicates.saturating_add(1);
             return Accepted::Duplicate;
         }
-        if ahead >= Self::CAPACITY.max(1) {
+        if ahead >= Self::CAPACITY {
             self.ack_due = true;
+            self.stats.out_of_window = self.stats.out_of_window.saturating_add(1);
             return Accepted::OutOfWindow;
         }
-        match self.last_seq {
-            Some(l)
-                if (last && l != seq)
-                    || (!last && seq.wrapping_sub(self.cum) >= l.wrapping_sub(self.cum)) =>
-            {
-                return Accepted::Inconsistent;
-            }
-            None if last && self.has_buffered_beyond(seq) => return Accepted::Inconsistent,
-            _ => {}
+        let contradicts = match self.last_seq {
+            Some(l) => (last && l != seq) || (!last && ahead >= l.wrapping_sub(self.cum)),
+            None => last && self.seen.any_from(ahead),
+        };
+        if contradicts {
+            return Accepted::Inconsistent;
         }
         if ahead > 0 {
-            let Some(slot) = self
-                .slots
-                .get_mut((seq as usize).checked_rem(W).unwrap_or(0))
-            else {
-                return Accepted::OutOfWindow;
-            };
+            // A gap before it: count it now, and tell the sender at once.
             self.ack_due = true;
-            if slot.present {
+            if self.seen.get(ahead - 1) {
+                self.stats.duplicates = self.stats.duplicates.saturating_add(1);
                 return Accepted::Duplicate;
             }
-            let n = values.as_bytes().len();
-            crate::wire::put(&mut slot.bytes, 0, values.as_bytes());
-            slot.present = true;
-            slot.last = last;
-            slot.seq = seq;
-            slot.count = (n / 8) as u16;
-            if last {
-                self.last_seq = Some(seq);
-            }
-            self.buffered += 1;
-            return Accepted::Buffered;
+            self.seen.set(ahead - 1);
+        } else {
+            let run = self.seen.leading_ones();
+            self.seen.shift(run + 1);
+            self.cum = self.cum.wrapping_add(run + 1);
+            self.since_ack = self.since_ack.saturating_add(run + 1);
         }
         if last {
             self.last_seq = Some(seq);
         }
-        deliver(values);
-        self.cum = self.cum.wrapping_add(1);
-        let mut delivered = 1;
-        while self.buffered > 0 {
-            let cum = self.cum;
-            let Some(slot) = self
-                .slots
-                .get_mut((cum as usize).checked_rem(W).unwrap_or(0))
-            else {
-                break;
-            };
-            if !(slot.present && slot.seq == cum) {
-                break;
-            }
-            slot.present = false;
-            self.buffered -= 1;
-            if let Some(v) = slot
-                .bytes
-                .get(..usize::from(slot.count) * 8)
-                .and_then(Values::from_be_bytes)
-            {
-                deliver(v);
-            }
-            self.cum = cum.wrapping_add(1);
-            delivered += 1;
-        }
-        self.since_ack += delivered;
-        if self.since_ack >= Self::ACK_EVERY || self.is_complete() || self.buffered > 0 {
+        self.stats.frames = self.stats.frames.saturating_add(1);
+        if self.since_ack >= Self::ACK_EVERY || self.is_complete() || !self.seen.is_empty() {
             self.ack_due = true;
         }
-        Accepted::Delivered(delivered)
-    }
-
-    fn has_buffered_beyond(&self, seq: u32) -> bool {
-        self.buffered > 0
-            && self
-                .slots
-                .iter()
-                .any(|s| s.present && s.seq.wrapping_sub(self.cum) > seq.wrapping_sub(self.cum))
+        Accepted::New
     }
 
     /// The acknowledgement to send now, if one is due.
@@ -674,19 +733,10 @@ impl<const W: usize> Receiver<W> {
 
     /// The current acknowledgement, due or not.
     pub fn ack(&self) -> AckInfo {
-        let mut sack = Sack::default();
-        if self.buffered > 0 {
-            for s in self.slots.iter().filter(|s| s.present) {
-                let off = s.seq.wrapping_sub(self.cum).wrapping_sub(1) as usize;
-                if off < SACK_BITS {
-                    sack.set(off);
-                }
-            }
-        }
         AckInfo {
             cum: self.cum,
             complete: self.is_complete(),
-            sack,
+            sack: self.seen.to_sack(),
         }
     }
 }

@@ -6,9 +6,9 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use offload_core::backend::{Backend, Handled, JobSlot};
+use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::transfer::Instant;
-use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM};
+use offload_core::wire::{emit_data, Epoch, ErrorCode, Frame, JobId, MAX_DATAGRAM};
 use offload_core::Op;
 
 #[derive(Arbitrary, Debug)]
@@ -45,6 +45,8 @@ struct Input {
     slots: u8,
     expiry: u16,
     small_out: bool,
+    /// Take datagrams only from peer 0 (the AWS).
+    only_aws: bool,
     events: Vec<Event>,
 }
 
@@ -53,7 +55,11 @@ const W: usize = 4;
 fuzz_target!(|input: Input| {
     let n_slots = usize::from(input.slots % 4);
     let mut slots: Vec<JobSlot<u8, W>> = (0..n_slots).map(|_| JobSlot::default()).collect();
-    let mut be = Backend::new(&mut slots, u64::from(input.expiry));
+    let epoch = Epoch(0xe0c4);
+    let mut be = Backend::new(&mut slots, u64::from(input.expiry), epoch);
+    if input.only_aws {
+        be.accept_only_from(0);
+    }
     let mut now = Instant(0);
     let mut out = [0u8; MAX_DATAGRAM];
     // A reply buffer too small for any reply must not cause a panic either.
@@ -104,12 +110,14 @@ fuzz_target!(|input: Input| {
                         cum: 0,
                         complete: false,
                         sack: Default::default(),
+                        epoch: Epoch(3),
                     },
                     2 => Frame::Result {
                         job,
                         op: Op::Min,
                         count: 1,
                         value: Default::default(),
+                        epoch: Epoch(3),
                     },
                     _ => Frame::Error {
                         job,
@@ -134,9 +142,20 @@ fuzz_target!(|input: Input| {
         let parsed_job = Frame::parse(datagram).ok().map(|f| f.job());
         let h = be.handle_datagram(now, peer, datagram, &mut out[..out_len]);
         assert!(be.active() <= n_slots, "{} > {n_slots}", be.active());
+        if input.only_aws && peer != 0 {
+            assert_eq!(h, Handled::Discarded(Discard::Stranger));
+        }
         let reply = match h {
-            Handled::Ok { reply } | Handled::Busy { reply } => reply,
-            Handled::Completed { reply, job, result } => {
+            Handled::Taken { reply } | Handled::Repeated { reply } | Handled::Busy { reply } => {
+                reply
+            }
+            Handled::Completed {
+                reply,
+                job,
+                result,
+                stats,
+            } => {
+                assert!(stats.frames >= 1);
                 assert_eq!(Some(job), parsed_job);
                 if reply > 0 {
                     assert_eq!(
@@ -145,13 +164,18 @@ fuzz_target!(|input: Input| {
                             job,
                             op: result.op,
                             count: result.count,
-                            value: result.value
+                            value: result.value,
+                            epoch,
                         })
                     );
                 }
                 reply
             }
-            Handled::Dropped(_) => 0,
+            Handled::Abandoned { job, .. } => {
+                assert_eq!(Some(job), parsed_job);
+                0
+            }
+            Handled::Discarded(_) => 0,
         };
         assert!(reply <= out_len);
         if reply > 0 {
@@ -161,8 +185,11 @@ fuzz_target!(|input: Input| {
                 (Handled::Busy { .. }, Frame::Error { code, .. }) => {
                     assert_eq!(code, ErrorCode::Busy)
                 }
-                (Handled::Ok { .. }, Frame::Ack { .. } | Frame::Result { .. }) => {}
-                (Handled::Completed { .. }, Frame::Result { .. }) => {}
+                (Handled::Taken { .. }, Frame::Ack { epoch: e, .. })
+                | (Handled::Repeated { .. }, Frame::Result { epoch: e, .. })
+                | (Handled::Completed { .. }, Frame::Result { epoch: e, .. }) => {
+                    assert_eq!(e, epoch)
+                }
                 (h, f) => panic!("{h:?} replied with {f:?}"),
             }
         }

@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use offload_core::wide::I192;
 use offload_core::wire::{
-    emit_data, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM, MAX_VALUES,
+    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM, MAX_VALUES,
     SACK_BYTES,
 };
 use offload_core::Op;
@@ -30,6 +30,7 @@ enum Spec {
         cum: u32,
         complete: bool,
         sack: [u8; SACK_BYTES],
+        epoch: u16,
     },
     Result {
         job: u32,
@@ -37,6 +38,7 @@ enum Spec {
         count: u64,
         value: (u128, u64),
         negate: bool,
+        epoch: u16,
     },
     Error {
         job: u32,
@@ -48,13 +50,14 @@ enum Spec {
     },
 }
 
-const CODES: [ErrorCode; 6] = [
+const CODES: [ErrorCode; 7] = [
     ErrorCode::BadRequest,
     ErrorCode::Busy,
     ErrorCode::BackendTimeout,
     ErrorCode::BackendBusy,
     ErrorCode::BackendFailed,
     ErrorCode::ProtocolViolation,
+    ErrorCode::BackendLost,
 ];
 
 fn op(b: u8) -> Op {
@@ -118,6 +121,7 @@ fuzz_target!(|spec: Spec| {
             cum,
             complete,
             sack,
+            epoch,
         } => {
             let sack = Sack(sack);
             let mut rebuilt = Sack::default();
@@ -132,6 +136,7 @@ fuzz_target!(|spec: Spec| {
                 cum,
                 complete,
                 sack,
+                epoch: Epoch(epoch),
             }
         }
         Spec::Result {
@@ -140,6 +145,7 @@ fuzz_target!(|spec: Spec| {
             count,
             value: (lo, hi),
             negate,
+            epoch,
         } => {
             let v = I192::from_parts(lo, hi);
             let value = if negate { v.wrapping_neg() } else { v };
@@ -149,6 +155,7 @@ fuzz_target!(|spec: Spec| {
                 op: op(o),
                 count,
                 value,
+                epoch: Epoch(epoch),
             }
         }
         Spec::Error { job, code, arg } => Frame::Error {

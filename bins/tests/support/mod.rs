@@ -27,11 +27,27 @@ pub fn exe(name: &str) -> PathBuf {
     }
 }
 
+/// The ID's five ports are free on 127.0.0.1, and on ::1 where the machine has IPv6
+/// (the IPv6 tests run their servers there).
 fn ports_free(id: u16) -> bool {
-    [21000u16, 22000, 23000, 24000]
-        .iter()
-        .all(|b| UdpSocket::bind(("127.0.0.1", b + id)).is_ok())
-        && TcpListener::bind(("127.0.0.1", 25000 + id)).is_ok()
+    let v6 = has_ipv6();
+    let hosts: &[&str] = if v6 {
+        &["127.0.0.1", "::1"]
+    } else {
+        &["127.0.0.1"]
+    };
+    hosts.iter().all(|&h| {
+        [21000u16, 22000, 23000, 24000]
+            .iter()
+            .all(|b| UdpSocket::bind((h, b + id)).is_ok())
+            && TcpListener::bind((h, 25000 + id)).is_ok()
+    })
+}
+
+/// Whether this machine can use IPv6 loopback (a kernel without IPv6 cannot bind ::1).
+pub fn has_ipv6() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| UdpSocket::bind("[::1]:0").is_ok())
 }
 
 /// An EE450_ID no other test of any run is using now: starts at a per-process offset
@@ -192,14 +208,32 @@ impl Cluster {
         extra: &[(&str, &str)],
         aws_only: &[(&str, &str)],
     ) -> Cluster {
+        let only: Vec<(&str, &str, &str)> = aws_only.iter().map(|(k, v)| ("aws", *k, *v)).collect();
+        Cluster::start_each(id, which, extra, &only)
+    }
+
+    /// As [`Cluster::start_at`], with `only` = (program, variable, value) set for that
+    /// program alone (e.g. each back-end told where its relay sends from).
+    pub fn start_each(
+        id: u16,
+        which: &[&str],
+        extra: &[(&str, &str)],
+        only: &[(&str, &str, &str)],
+    ) -> Cluster {
         let mut envs = vec![("EE450_ID".to_string(), format!("{id:03}"))];
         envs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut aws_envs = envs.clone();
-        aws_envs.extend(aws_only.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let dir = tempdir::TempDir::new("cluster");
         let procs: Vec<Proc> = which
             .iter()
-            .map(|n| Proc::spawn(n, if *n == "aws" { &aws_envs } else { &envs }, dir.path()))
+            .map(|n| {
+                let mut own = envs.clone();
+                own.extend(
+                    only.iter()
+                        .filter(|(p, _, _)| p == n)
+                        .map(|(_, k, v)| (k.to_string(), v.to_string())),
+                );
+                Proc::spawn(n, &own, dir.path())
+            })
             .collect();
         for p in &procs {
             p.wait_lines(1, Duration::from_secs(10));

@@ -2,7 +2,10 @@
 //! back-end and drops, duplicates, delays (reorders) and truncates datagrams in both
 //! directions, seeded so every run is reproducible. The programs are unchanged: the
 //! AWS is simply told (by OFFLOAD_HOST_A/B/C in its own environment) that the back-end
-//! lives at the relay's address.
+//! lives at the relay's address, and each back-end (by OFFLOAD_HOST_AWS in its own) that
+//! the AWS lives at the relay's `side` address: a back-end takes jobs only from the
+//! AWS's address and port, so the relay sends to it from the AWS's port on a host of
+//! its own ([`side_host`]).
 #![allow(dead_code)]
 
 use std::collections::HashSet;
@@ -152,16 +155,24 @@ fn pump(dir: Direction, stop: Arc<AtomicBool>, stats: Arc<Stats>) {
     }
 }
 
+/// The loopback host relay `i` (0 for A, 1 for B, 2 for C) sends from, at the AWS's UDP
+/// port: the back-end behind it runs with OFFLOAD_HOST_AWS set to this.
+pub fn side_host(i: usize) -> String {
+    format!("127.0.0.{}", 3 + i)
+}
+
 impl Relay {
-    /// Relays between clients of `front` (the AWS) and the back-end at `back`.
+    /// Relays between clients of `front` (the AWS) and the back-end at `back`, sending
+    /// to the back-end from `side`.
     pub fn start(
         front: SocketAddr,
         back: SocketAddr,
+        side: SocketAddr,
         faults: Faults,
         seed: u64,
     ) -> std::io::Result<Relay> {
         let front_sock = UdpSocket::bind(front)?;
-        let side = UdpSocket::bind(SocketAddr::new(front.ip(), 0))?;
+        let side = UdpSocket::bind(side)?;
         for s in [&front_sock, &side] {
             offload_bins::net::tune_udp(s);
         }

@@ -12,6 +12,15 @@
 //! script are needed because the binary only has to link, never to run.
 #![no_std]
 #![no_main]
+// A single-role build (see Cargo.toml) leaves the other roles' helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    )),
+    allow(dead_code)
+)]
 
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
@@ -23,7 +32,7 @@ use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
 use offload_core::wire::{
-    emit_data, ErrorCode, Frame, Header, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES,
+    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES,
 };
 use offload_core::{Accumulator, Op, Reduction};
 
@@ -294,10 +303,8 @@ fn transfer(src: &mut Source) {
                 seq, last, values, ..
             }) = Frame::parse(d)
             {
-                let mut total = 0i64;
-                let a = rx.handle(seq, last, values, |v| {
-                    total = v.iter().fold(total, i64::wrapping_add)
-                });
+                let a = rx.handle(seq, last);
+                let total = values.iter().fold(0i64, i64::wrapping_add);
                 keep((a, total));
             }
         }
@@ -324,11 +331,13 @@ fn transfer(src: &mut Source) {
             rx.cum(),
             rx.is_complete(),
             rx.ack(),
+            rx.stats(),
         ));
     }
     if src.bool() {
         tx.close();
     }
+    tx.reset(JobId(src.u32()), src.op(), src.now());
     rx.reset();
     keep((tx.is_closed(), rx.cum()));
 }
@@ -368,8 +377,12 @@ fn dispatch(src: &mut Source) {
 
 #[inline(never)]
 fn backend(src: &mut Source) {
-    let mut slots: [JobSlot<u32, W>; 2] = core::array::from_fn(|_| JobSlot::default());
-    let mut be = Backend::new(&mut slots, src.u64());
+    let mut slots: [JobSlot<u32, W>; 2] = [JobSlot::EMPTY; 2];
+    let mut be = Backend::new(&mut slots, src.u64(), Epoch(src.u16()));
+    if src.bool() {
+        be.accept_only_from(src.u32());
+    }
+    keep(be.epoch());
     let mut dgram = [0u8; MAX_DATAGRAM];
     let mut out = [0u8; MAX_DATAGRAM];
     for _ in 0..src.len(8) {
@@ -382,13 +395,57 @@ fn backend(src: &mut Source) {
     }
 }
 
+/// What a client runs: validate and parse the file, frame numbers, read the answer.
+#[inline(never)]
+fn client(src: &mut Source) {
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut xs = [0i64; MAX_VALUES];
+    let k = src.len(xs.len());
+    for x in xs.iter_mut().take(k) {
+        *x = src.i64();
+    }
+    keep(emit_data(
+        &mut out,
+        JobId(0),
+        src.u32(),
+        src.op(),
+        src.bool(),
+        xs.get(..k).unwrap_or(&[]),
+    ));
+    let n = src.len(64);
+    src.fill(&mut out);
+    match Frame::parse(out.get(..n).unwrap_or(&[])) {
+        Ok(Frame::Result { value, .. }) => {
+            let mut buf = [0u8; DECIMAL_LEN];
+            keep(value.format(&mut buf).len());
+        }
+        Ok(f) => keep(f.job()),
+        Err(e) => show(&e),
+    }
+}
+
+/// Calls the entry points of the roles this build was asked for (Cargo features), so
+/// that the size of each role's code can be measured on its own.
 fn run() {
     let mut src = Source { at: 0 };
-    csv(&mut src);
-    op_and_wide(&mut src);
-    wire(&mut src);
-    transfer(&mut src);
+    #[cfg(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    ))]
+    {
+        op_and_wide(&mut src);
+        wire(&mut src);
+        transfer(&mut src);
+    }
+    #[cfg(feature = "role-client")]
+    {
+        csv(&mut src);
+        client(&mut src);
+    }
+    #[cfg(feature = "role-aws")]
     dispatch(&mut src);
+    #[cfg(feature = "role-backend")]
     backend(&mut src);
 }
 

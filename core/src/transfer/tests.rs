@@ -88,11 +88,11 @@ struct Outcome {
 fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outcome {
     let mut rng = Rng::new(seed);
     let mut tx: Sender<W> = Sender::new(JobId(7), Op::Sum, Instant(0));
-    let mut rx: Box<Receiver<W>> = Box::default();
+    let mut rx: Receiver<W> = Receiver::new();
     let mut fwd = Link::new(faults);
     let mut back = Link::new(faults);
     let mut chunks = numbers.chunks(MAX_VALUES).peekable();
-    let mut delivered = Vec::new();
+    let mut counted: Vec<(u32, Vec<i64>)> = Vec::new();
     let mut now = 0u64;
     let mut steps = 0u64;
     let mut buf = [0u8; MAX_DATAGRAM];
@@ -115,13 +115,16 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
             else {
                 panic!("bad data frame")
             };
-            rx.handle(seq, last, values, |v| delivered.extend(v.iter()));
+            if rx.handle(seq, last) == Accepted::New {
+                counted.push((seq, values.iter().collect::<Vec<i64>>()));
+            }
             if let Some(a) = rx.poll_ack() {
                 let f = Frame::Ack {
                     job: JobId(7),
                     cum: a.cum,
                     complete: a.complete,
                     sack: a.sack,
+                    epoch: Default::default(),
                 };
                 let n = f.emit(&mut buf).unwrap();
                 back.send(&mut rng, now, &buf[..n]);
@@ -135,6 +138,11 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
         }
         now += 50;
     }
+    // Counted in arrival order; each frame exactly once, so sorting by sequence number
+    // must give back the stream.
+    counted.sort_by_key(|(seq, _)| *seq);
+    assert!(counted.windows(2).all(|w| w[0].0 + 1 == w[1].0));
+    let delivered = counted.into_iter().flat_map(|(_, v)| v).collect();
     Outcome {
         delivered,
         steps,
@@ -147,10 +155,8 @@ fn numbers(n: usize, seed: u64) -> Vec<i64> {
     (0..n).map(|_| rng.next() as i64).collect()
 }
 
-use std::boxed::Box;
-
 #[test]
-fn clean_link_delivers_everything_once_in_order() {
+fn clean_link_counts_everything_once() {
     let xs = numbers(10_000, 1);
     let out = transfer::<64>(
         &xs,
@@ -171,7 +177,7 @@ fn clean_link_delivers_everything_once_in_order() {
 }
 
 #[test]
-fn lossy_links_still_deliver_exactly_once_in_order() {
+fn lossy_links_still_count_every_frame_exactly_once() {
     for (i, drop) in [0u64, 10, 30].into_iter().enumerate() {
         for seed in 0..4u64 {
             let xs = numbers(20_000 + i * 7, seed);
@@ -217,36 +223,93 @@ fn tiny_and_single_frame_streams() {
 
 #[test]
 fn receiver_rejects_contradictions_and_suppresses_duplicates() {
-    let mut rx: Box<Receiver<8>> = Box::default();
-    let b = 1i64.to_be_bytes();
-    let v = Values::from_be_bytes(&b).unwrap();
-    let mut got = Vec::new();
-    assert_eq!(
-        rx.handle(2, true, v, |x| got.extend(x.iter())),
-        Accepted::Buffered
-    );
-    assert_eq!(rx.handle(3, false, v, |_| ()), Accepted::Inconsistent);
-    assert_eq!(rx.handle(1, true, v, |_| ()), Accepted::Inconsistent);
-    assert_eq!(rx.handle(2, true, v, |_| ()), Accepted::Duplicate);
-    assert_eq!(rx.handle(100, false, v, |_| ()), Accepted::OutOfWindow);
+    let mut rx: Receiver<8> = Receiver::new();
+    assert_eq!(rx.handle(2, true), Accepted::New);
+    assert_eq!(rx.handle(3, false), Accepted::Inconsistent);
+    assert_eq!(rx.handle(1, true), Accepted::Inconsistent);
+    assert_eq!(rx.handle(2, true), Accepted::Duplicate);
+    assert_eq!(rx.handle(300, false), Accepted::OutOfWindow);
     let ack = rx.poll_ack().unwrap();
     assert_eq!((ack.cum, ack.complete), (0, false));
     assert!(ack.sack.get(1) && !ack.sack.get(0));
-    assert_eq!(
-        rx.handle(0, false, v, |x| got.extend(x.iter())),
-        Accepted::Delivered(1)
-    );
-    assert_eq!(
-        rx.handle(1, false, v, |x| got.extend(x.iter())),
-        Accepted::Delivered(2)
-    );
+    assert_eq!(rx.handle(0, false), Accepted::New);
+    assert_eq!(rx.ack().cum, 1);
+    assert_eq!(rx.handle(1, false), Accepted::New);
     assert!(rx.is_complete());
-    assert_eq!(got, [1, 1, 1]);
-    assert_eq!(rx.handle(1, false, v, |_| ()), Accepted::Duplicate);
+    assert_eq!(rx.handle(1, false), Accepted::Duplicate);
     assert_eq!(rx.poll_ack().map(|a| (a.cum, a.complete)), Some((3, true)));
+    assert_eq!(
+        rx.stats(),
+        ReceiverStats {
+            frames: 3,
+            duplicates: 2,
+            out_of_window: 1
+        }
+    );
     rx.reset();
     assert_eq!(rx.cum(), 0);
     assert!(!rx.is_complete());
+    assert_eq!(rx.stats(), ReceiverStats::default());
+}
+
+/// The bitmap against a plain set of sequence numbers, over seeded arrival orders
+/// that span the whole 257-frame window and beyond.
+#[test]
+fn bitmap_receiver_matches_a_set() {
+    use std::collections::BTreeSet;
+    for seed in 0..40u64 {
+        let mut rng = Rng::new(seed);
+        let total = 1 + (rng.next() % 900) as u32;
+        let mut rx: Receiver<300> = Receiver::new();
+        let mut got = BTreeSet::new();
+        let mut steps = 0;
+        while !rx.is_complete() {
+            steps += 1;
+            assert!(steps < 1_000_000);
+            // Mostly near the cumulative point, sometimes far beyond the window.
+            let span = if rng.percent(5) { 600 } else { 280 };
+            let seq = rx.cum() + (rng.next() % span) as u32;
+            if seq >= total {
+                continue;
+            }
+            let cum = rx.cum();
+            let expect = if seq.wrapping_sub(cum) > SACK_BITS as u32 {
+                Accepted::OutOfWindow
+            } else if got.contains(&seq) {
+                Accepted::Duplicate
+            } else {
+                Accepted::New
+            };
+            assert_eq!(
+                rx.handle(seq, seq == total - 1),
+                expect,
+                "seed {seed} seq {seq}"
+            );
+            if expect == Accepted::New {
+                got.insert(seq);
+            }
+            let first_missing = (0..).find(|s| !got.contains(s)).unwrap();
+            assert_eq!(rx.cum(), first_missing);
+            let a = rx.ack();
+            for i in 0..SACK_BITS as u32 {
+                assert_eq!(a.sack.get(i as usize), got.contains(&(a.cum + 1 + i)));
+            }
+        }
+        assert_eq!(got.len() as u32, total);
+        assert_eq!(rx.stats().frames, total);
+    }
+}
+
+#[test]
+fn receiver_state_is_bytes_whatever_the_window() {
+    assert!(core::mem::size_of::<Receiver<257>>() <= 80);
+    assert_eq!(
+        core::mem::size_of::<Receiver<4>>(),
+        core::mem::size_of::<Receiver<257>>()
+    );
+    assert_eq!(Receiver::<4>::ACK_EVERY, 1);
+    assert_eq!(Receiver::<8>::ACK_EVERY, 2);
+    assert_eq!(Receiver::<257>::ACK_EVERY, 16);
 }
 
 #[test]
