@@ -316,7 +316,12 @@ fn read_range<S: Sink>(
     sink: &mut S,
 ) -> Result<(u64, u64), RangeError> {
     let mut buf = vec![0u8; CHUNK];
-    let mut lines = LineReader::new();
+    // A byte order mark is skipped only at the start of the file, not of its second half.
+    let mut lines = if start == 0 {
+        LineReader::new()
+    } else {
+        LineReader::mid_file()
+    };
     let mut at = start;
     let end = len.map_or(u64::MAX, |l| start.saturating_add(l));
     while at < end {
