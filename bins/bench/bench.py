@@ -1,43 +1,60 @@
 #!/usr/bin/env python3
 """`make bench`: offload end to end against the tools people would use instead.
 
-Python 3.11 standard library only. Run from anywhere; paths are relative to the
-repository root (two levels above this file), where `make all` leaves ./serverA ./serverB
-./serverC ./aws ./client.
+Python 3.11 standard library only (plus gcc for the scalar C baseline). Run from anywhere;
+paths are relative to the repository root (two levels above this file), where `make all`
+leaves ./serverA ./serverB ./serverC ./aws ./client. The machine is shared and absolute
+times vary, so every goal is a ratio of two figures taken in the same run.
 
 What it does, in one run:
 
-1. Generates the data once, deterministically, into `.bench-cache/<name>/nums.csv`
-   (git-ignored) and reuses it while the marker `meta.json` matches:
-     uniform-3e7  30,000,000 integers uniform in [-1e6, 1e6] (~222 MB)
-     i64-3e6       3,000,000 integers uniform over all of i64 (plus i64::MIN and MAX)
-     uniform-3e5, uniform-3e4
-   The exact MIN/MAX/SUM/SOS of every file are computed in Python while generating.
-2. For each size, starts the four servers fresh (EE450_ID=BENCH_ID, default 777, after
-   checking that the five ports are free), waits for their boot lines, times `./client sum`
-   and `./client sos` from process start to exit (median of BENCH_RUNS, default 3) and checks
-   every answer exactly; then reads each server's VmHWM from /proc just before stopping it.
-   The client's peak memory is ru_maxrss from os.wait4.
-3. Times the peers on the same file: `wc -l` (the floor for reading the file), mawk, gawk
-   (doubles: inexact once a value passes 2^53), `gawk -M` (bignum), `datamash sum 1`,
-   Python exact, and DuckDB (via the `duckdb` Python module, hugeint). A peer that is not
-   installed is listed as such; peers never fail the run.
-4. Reports the core's in-memory parse-and-reduce throughput
-   (target/release/examples/throughput) next to `wc -l` on the same file.
+1. Data, generated once, deterministically, into `.bench-cache/<name>/nums.csv`
+   (git-ignored), reused while the marker `meta.json` matches; the exact MIN/MAX/SUM/SOS of
+   every file are computed in Python while generating:
+     uniform-3e5 .. uniform-3e8   3e5, 3e6, 3e7, 3e8 integers uniform in [-1e6, 1e6]
+                                  (3e8 is the 3e7 file ten times over: 2.2 GB, made by
+                                  copying, with exactly known answers)
+     i64-3e6                      3e6 integers over all of i64, plus i64::MIN and i64::MAX
+                                  (i64-3e5 in quick mode)
+   Before generating, it checks the free disk: a size that does not fit (with 1 GiB to
+   spare) is left out and its cached copy, if any, deleted.
+2. Per size, fresh servers (EE450_ID=BENCH_ID), then `./client sum` and `./client sos`
+   timed from spawn to exit, interleaved run by run with the scalar C program
+   (`bins/bench/scalar.c`, built here with gcc -O2) on the same file; every answer is checked
+   exactly. Then the peers on the same file: `wc -l` (the floor for reading it), mawk, gawk,
+   `gawk -M`, datamash, Python and DuckDB (`make bench-deps` installs them; a missing one
+   is "not installed"). Peak memory: each server's VmHWM from /proc just before it is
+   stopped, the client's ru_maxrss through /usr/bin/time.
+3. 16 clients at once on one file with fresh servers, then every server's VmHWM.
+4. Loss: a 3e6-number job through the fault-injecting relay (target/release/examples/relay)
+   at 0%, 10% and 30% drop in both directions, with datagrams sent per data frame.
+5. The core's in-memory throughput (target/release/examples/throughput) on the [-1e6, 1e6]
+   file and the full-range file.
+6. With BENCH_BASE=<commit>: the same `./client sum`/`sos` with all five programs built from
+   that commit (once, into target/bench/base-<commit>), interleaved with ours on the same
+   file: the before/after of a change (e.g. the change detection of issue 9).
+7. The table, the goals of issue 11 as ratios (met / MISSED), and a chart:
+   target/bench/bench.svg (seconds and peak memory against lines, log-log), copied to
+   bins/bench/bench.svg by a full run; target/bench/results.json holds every figure.
 
 Environment:
-  BENCH_QUICK=1      only the 3e5 file for timing (3e4 and 3e5 for memory); for CI, ~1 minute
-  BENCH_RUNS=N       runs per figure (default 3)
-  BENCH_ID=xxx       EE450_ID for the bench servers (default 777)
-  BENCH_BUILD=0      do not (re)build the throughput example with cargo
+  BENCH_QUICK=1      CI mode: 3e5 and 3e6 only, loss run on 3e5, peers run once, about
+                     a minute
+  BENCH_RUNS=N       runs per figure of ours (default 3; the median is reported)
+  BENCH_ID=xxx       EE450_ID for the bench servers (default 777; BENCH_BASE uses xxx+1)
+  BENCH_BUILD=0      do not (re)build the throughput example / the base commit with cargo
   BENCH_PEERS=0      skip the peers
-  BENCH_OURS=0       skip our programs (to try the peers alone; no memory report)
-  BENCH_LOSS=0       skip the loss run (a job through the fault-injecting relay)
-  BENCH_SLOW=S       a peer whose first run takes longer than S seconds (default 60) is
-                     run once only, so `make bench` stays within its time budget
+  BENCH_LOSS=0       skip the loss run
+  BENCH_SIZES=a,b    only these line counts, e.g. 3e5,3e7
+  BENCH_SLOW=S       a peer whose run takes (or, from the size below, would take) longer
+                     than S seconds (default 10) is run once only
+  BENCH_SKIP=S       a peer that would take longer than S seconds (from its time at the
+                     size below, times the growth in lines) is skipped (default 60)
+  BENCH_BASE=commit  also time the five programs of that commit (see 6)
 
 Exit status: 0 when every answer of ours is right and every program of ours worked,
-1 otherwise, 2 for a setup problem (missing binaries, busy ports, ...).
+1 otherwise, 2 for a setup problem (missing binaries, busy ports, ...). Missed goals do not
+fail the run; they are reported.
 """
 
 from __future__ import annotations
@@ -58,14 +75,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chart  # noqa: E402  (bins/bench/chart.py, beside this file)
+
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / ".bench-cache"
 LOGS = CACHE / "logs"
+OUT = REPO / "target" / "bench"
 
 GEN_VERSION = 1
 SEED = 450_319
 I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
+RESERVE = 1 << 30  # disk left free after generating
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 RUNS = max(1, int(os.environ.get("BENCH_RUNS", "3") or 3))
@@ -73,22 +96,25 @@ BENCH_ID = os.environ.get("BENCH_ID", "777")
 BUILD = os.environ.get("BENCH_BUILD", "1") != "0"
 RELAY_HOST = "127.0.0.2"
 PEERS = os.environ.get("BENCH_PEERS", "1") != "0"
-OURS = os.environ.get("BENCH_OURS", "1") != "0"
-SLOW = float(os.environ.get("BENCH_SLOW", "60") or 60)
+SLOW = float(os.environ.get("BENCH_SLOW", "10") or 10)
+SKIP = float(os.environ.get("BENCH_SKIP", "60") or 60)
+BASE = os.environ.get("BENCH_BASE", "").strip()
 
 CLIENT_TIMEOUT = 300.0
 PEER_TIMEOUT = 300.0
 BOOT_TIMEOUT = 10.0
+CONCURRENT = 16
 
 SERVERS = [
-    # (program, boot line, ports it needs as (proto, base))
+    # (program, boot line, (proto, base port))
     ("serverA", "The Server A is up and running using UDP on port {p}.", ("udp", 21000)),
     ("serverB", "The Server B is up and running using UDP on port {p}.", ("udp", 22000)),
     ("serverC", "The Server C is up and running using UDP on port {p}.", ("udp", 23000)),
     ("aws", "The AWS is up and running.", ("udp", 24000)),
 ]
 AWS_TCP_BASE = 25000
-PROGRAMS = ["serverA", "serverB", "serverC", "aws", "client"]
+PROGRAMS = ["client", "aws", "serverA", "serverB", "serverC"]
+BACKENDS = ["serverA", "serverB", "serverC"]
 
 
 class SetupError(Exception):
@@ -103,6 +129,13 @@ def log(msg: str = "") -> None:
     print(msg, flush=True)
 
 
+def lines_label(n: int) -> str:
+    """3e7 for 30,000,000."""
+    e = len(str(n)) - 1
+    m = n / 10**e
+    return f"{m:g}e{e}"
+
+
 # --------------------------------------------------------------------------------------
 # Data
 
@@ -112,6 +145,7 @@ class Dataset:
     name: str
     lines: int
     kind: str  # "uniform" ([-1e6, 1e6]) or "i64" (full range)
+    copies_of: "Dataset | None" = None  # made as 10 copies of this one
 
     @property
     def dir(self) -> Path:
@@ -121,11 +155,18 @@ class Dataset:
     def path(self) -> Path:
         return self.dir / "nums.csv"
 
+    @property
+    def estimate(self) -> int:
+        """Bytes on disk, roughly (for the free-space check)."""
+        return self.lines * (8 if self.kind == "uniform" else 21)
 
-D3E4 = Dataset("uniform-3e4", 30_000, "uniform")
+
 D3E5 = Dataset("uniform-3e5", 300_000, "uniform")
+D3E6 = Dataset("uniform-3e6", 3_000_000, "uniform")
 D3E7 = Dataset("uniform-3e7", 30_000_000, "uniform")
-DI64 = Dataset("i64-3e6", 3_000_000, "i64")
+D3E8 = Dataset("uniform-3e8", 300_000_000, "uniform", copies_of=D3E7)
+DI64 = Dataset("i64-3e5" if QUICK else "i64-3e6", 300_000 if QUICK else 3_000_000, "i64")
+SIZES = [D3E5, D3E6, D3E7, D3E8]
 
 CHUNK = 1_000_000
 
@@ -161,6 +202,12 @@ def _meta(ds: Dataset) -> dict | None:
         return None
 
 
+def _write_meta(ds: Dataset, meta: dict) -> None:
+    mtmp = ds.dir / "meta.json.tmp"
+    mtmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(mtmp, ds.dir / "meta.json")
+
+
 def ensure_data(ds: Dataset) -> dict:
     """The dataset's marker (with its exact answers), generating the file if needed."""
     meta = _meta(ds)
@@ -169,11 +216,26 @@ def ensure_data(ds: Dataset) -> dict:
     t0 = time.perf_counter()
     ds.dir.mkdir(parents=True, exist_ok=True)
     (ds.dir / "meta.json").unlink(missing_ok=True)
+    tmp = ds.dir / "nums.csv.tmp"
+    if ds.copies_of is not None:
+        src = ensure_data(ds.copies_of)
+        k = ds.lines // ds.copies_of.lines
+        with open(tmp, "wb") as f:
+            for _ in range(k):
+                with open(ds.copies_of.path, "rb") as g:
+                    shutil.copyfileobj(g, f, 1 << 22)
+        os.replace(tmp, ds.path)
+        meta = dict(src, lines=ds.lines, bytes=src["bytes"] * k,
+                    sum=str(int(src["sum"]) * k), sos=str(int(src["sos"]) * k),
+                    copies_of=ds.copies_of.name)
+        _write_meta(ds, meta)
+        log(f"generated {ds.path.relative_to(REPO)}: {k} copies of {ds.copies_of.name}, "
+            f"{meta['bytes']:,} bytes in {time.perf_counter() - t0:.1f} s")
+        return meta
     rng = random.Random(f"offload-bench/{ds.kind}/{ds.lines}/{SEED}")
     total = sos = 0
     lo, hi = I64_MAX, I64_MIN
     size = 0
-    tmp = ds.dir / "nums.csv.tmp"
     with open(tmp, "wb") as f:
         left = ds.lines
         first = True
@@ -204,12 +266,28 @@ def ensure_data(ds: Dataset) -> dict:
         "sum": str(total),
         "sos": str(sos),
     }
-    mtmp = ds.dir / "meta.json.tmp"
-    mtmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(mtmp, ds.dir / "meta.json")
+    _write_meta(ds, meta)
     log(f"generated {ds.path.relative_to(REPO)}: {ds.lines:,} lines, {size:,} bytes "
         f"in {time.perf_counter() - t0:.1f} s")
     return meta
+
+
+def fit_to_disk(sets: list[Dataset]) -> tuple[list[Dataset], list[str]]:
+    """The datasets that fit on the disk (largest dropped first), and what was dropped."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    kept = list(sets)
+    notes = []
+    while kept:
+        need = sum(d.estimate for d in kept if _meta(d) is None)
+        free = shutil.disk_usage(CACHE).free
+        if need + RESERVE <= free:
+            break
+        big = max(kept, key=lambda d: d.lines)
+        kept.remove(big)
+        shutil.rmtree(big.dir, ignore_errors=True)
+        notes.append(f"{big.name} left out: needs ~{need / 1e9:.1f} GB, "
+                     f"{free / 1e9:.1f} GB free (cached copy deleted)")
+    return kept, notes
 
 
 def warm(path: Path) -> None:
@@ -234,12 +312,12 @@ class Run:
 
 
 def run_timed(argv: list[str], cwd: Path, env: dict | None = None,
-              timeout: float = PEER_TIMEOUT) -> Run:
+              timeout: float = PEER_TIMEOUT, stdin_path: Path | None = None) -> Run:
     """Runs argv to completion; wall time from just before spawn to just after reaping."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            open(stdin_path or os.devnull, "rb") as inp:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                             stdout=out, stderr=err)
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=inp, stdout=out, stderr=err)
         timed_out = threading.Event()
 
         def kill() -> None:
@@ -298,9 +376,9 @@ def vm_hwm_kb(pid: int) -> int | None:
     return None
 
 
-def program_env() -> dict:
+def program_env(xxx: str = BENCH_ID) -> dict:
     env = dict(os.environ)
-    env["EE450_ID"] = BENCH_ID
+    env["EE450_ID"] = xxx
     env.pop("OFFLOAD_LOG", None)
     for k in ("OFFLOAD_HOST_AWS", "OFFLOAD_HOST_A", "OFFLOAD_HOST_B", "OFFLOAD_HOST_C"):
         env.pop(k, None)
@@ -320,23 +398,26 @@ def _die_with_parent() -> None:
 class Servers:
     """The four servers of one bench session; always stopped in `stop` (idempotent)."""
 
-    def __init__(self, tag: str, relay_drop: int | None = None):
+    def __init__(self, tag: str, relay_drop: int | None = None, bindir: Path = REPO,
+                 xxx: str = BENCH_ID):
         self.tag = tag
         self.relay_drop = relay_drop
+        self.bindir = bindir
+        self.xxx = xxx
         self.procs: dict[str, subprocess.Popen] = {}
         self.files: list = []
         self.hwm: dict[str, int | None] = {}
 
     def start(self) -> None:
-        xxx = int(BENCH_ID)
+        xxx = int(self.xxx)
         busy = [f"{proto.upper()} {base + xxx}"
                 for proto, base in [s[2] for s in SERVERS] + [("tcp", AWS_TCP_BASE)]
                 if not port_free(proto, base + xxx)]
         if busy:
-            raise SetupError(f"ports in use for EE450_ID={BENCH_ID}: {', '.join(busy)} "
+            raise SetupError(f"ports in use for EE450_ID={self.xxx}: {', '.join(busy)} "
                              "(set BENCH_ID to another 3-digit id)")
         LOGS.mkdir(parents=True, exist_ok=True)
-        env = program_env()
+        env = program_env(self.xxx)
         if self.relay_drop is not None:
             self.start_relay(env)
         for name, boot, (_, base) in SERVERS:
@@ -353,7 +434,7 @@ class Servers:
                 # server A, B, C from the AWS's port on 127.0.0.3, .4, .5.
                 penv["OFFLOAD_HOST_AWS"] = f"127.0.0.{3 + 'ABC'.index(name[-1])}"
             self.procs[name] = subprocess.Popen(
-                [str(REPO / name)], cwd=REPO, env=penv, stdin=subprocess.DEVNULL,
+                [str(self.bindir / name)], cwd=REPO, env=penv, stdin=subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True, preexec_fn=_die_with_parent)
             want = boot.format(p=base + xxx)
             deadline = time.monotonic() + BOOT_TIMEOUT
@@ -376,17 +457,27 @@ class Servers:
         if not exe.exists():
             raise SetupError("target/release/examples/relay missing (make bench-tools)")
         renv = dict(env, RELAY_DROP=str(self.relay_drop), RELAY_HOST=RELAY_HOST)
-        outp = LOGS / f"{self.tag}.relay.out"
-        out = open(outp, "wb")
-        self.files.append(out)
         self.procs["relay"] = subprocess.Popen(
-            [str(exe)], cwd=REPO, env=renv, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + BOOT_TIMEOUT
-        while b"relay ready" not in outp.read_bytes():
-            if self.procs["relay"].poll() is not None or time.monotonic() > deadline:
-                raise Failure(f"relay did not start: {outp.read_text(errors='replace')[-300:]}")
-            time.sleep(0.01)
+            [str(exe)], cwd=REPO, env=renv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=_die_with_parent)
+        # The relay prints one line when ready; a thread keeps the wait bounded.
+        first: list[str] = []
+        t = threading.Thread(target=lambda: first.append(
+            self.procs["relay"].stdout.readline()), daemon=True)
+        t.start()
+        t.join(BOOT_TIMEOUT)
+        if not first or "relay ready" not in first[0]:
+            raise Failure(f"relay did not start: {first[0] if first else 'no output'!r}")
+
+    def relay_stats(self) -> dict[str, int]:
+        """What the relay has forwarded so far (see bins/examples/relay.rs)."""
+        p = self.procs["relay"]
+        p.stdin.write("\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        return {k: int(v) for k, v in
+                (part.split("=", 1) for part in line.split() if "=" in part)}
 
     def check_alive(self) -> None:
         for name, p in self.procs.items():
@@ -407,6 +498,9 @@ class Servers:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+            for s in (p.stdin, p.stdout):
+                if s is not None:
+                    s.close()
         self.procs.clear()
         for f in self.files:
             f.close()
@@ -414,7 +508,7 @@ class Servers:
 
 
 # --------------------------------------------------------------------------------------
-# Our programs
+# Our programs and the scalar C program
 
 
 @dataclass
@@ -432,7 +526,10 @@ class Row:
 class Session:
     ds: Dataset
     times: dict[str, float] = field(default_factory=dict)
-    client_rss_kb: int = 0
+    runs: dict[str, list[float]] = field(default_factory=dict)
+    scalar: dict[str, float] = field(default_factory=dict)
+    base: dict[str, float] = field(default_factory=dict)
+    client_kb: int | None = None
     hwm: dict[str, int | None] = field(default_factory=dict)
 
 
@@ -448,105 +545,206 @@ def client_transcript(func: str, lines: int, value: str) -> list[str]:
 
 _warned_transcript = False
 GNU_TIME = Path("/usr/bin/time")
-CLIENT_RSS_HOW = ""
+CLIENT_RSS_HOW = "client: ru_maxrss via /usr/bin/time (wait4 in a small parent)"
 
 
-def client_peak_kb(ds: Dataset, func: str, meta: dict) -> int:
-    """Peak RSS of one extra, untimed `./client func` run, in KiB.
-
-    Linux folds the parent's memory into a child's ru_maxrss when the child is spawned
-    from a big process (the pre-exec address space counts), so os.wait4 on a child of this
-    Python reports at least Python's own ~15 MB. GNU time forks the client from a ~2 MB
-    process and reads the same ru_maxrss with wait4, so that figure is the client's own.
-    Without /usr/bin/time we fall back to os.wait4 here, an upper bound.
-    """
-    global CLIENT_RSS_HOW
-    argv = [str(REPO / "client"), func]
+def run_client(ds: Dataset, func: str, meta: dict, bindir: Path = REPO,
+               xxx: str = BENCH_ID, rss: bool = False) -> Run:
+    """One checked `./client func` in the dataset's directory."""
+    global _warned_transcript, CLIENT_RSS_HOW
+    argv = [str(bindir / "client"), func]
     with tempfile.NamedTemporaryFile("r") as t:
-        use_time = GNU_TIME.exists()
+        use_time = rss and GNU_TIME.exists()
         if use_time:
             argv = [str(GNU_TIME), "-f", "%M", "-o", t.name] + argv
-        r = run_timed(argv, ds.dir, program_env(), CLIENT_TIMEOUT)
+        r = run_timed(argv, ds.dir, program_env(xxx), CLIENT_TIMEOUT)
         got = r.out.rstrip("\n").split("\n")
-        want = client_transcript(func, ds.lines, meta[func])[-1]
-        if r.rc != 0 or got[-1] != want:
-            raise Failure(f"./client {func} on {ds.name} (memory run): exit {r.rc}, "
-                          f"last line {got[-1]!r}, expected {want!r}")
-        if use_time:
-            try:
-                CLIENT_RSS_HOW = "ru_maxrss via /usr/bin/time (wait4 in a small parent)"
-                return int(t.read().split()[-1])
-            except (ValueError, IndexError):
-                pass
-        CLIENT_RSS_HOW = "os.wait4 ru_maxrss (upper bound: includes Python's RSS at spawn)"
-        return r.maxrss_kb
+        want = client_transcript(func, ds.lines, meta[func])
+        if r.timed_out or r.rc != 0 or not got or got[-1] != want[-1]:
+            raise Failure(
+                f"{bindir / 'client'} {func} on {ds.name}: exit {r.rc}"
+                f"{' (timed out)' if r.timed_out else ''}, last line "
+                f"{got[-1] if got else ''!r}, expected {want[-1]!r}; "
+                f"stderr: {r.err.strip()[-500:]!r}")
+        if got != want and not _warned_transcript and bindir == REPO:
+            _warned_transcript = True
+            log(f"warning: client transcript differs from Table 8:\n  got  {got}\n"
+                f"  want {want}")
+        if rss:
+            r.maxrss_kb = 0
+            if use_time:
+                try:
+                    r.maxrss_kb = int(t.read().split()[-1])
+                except (ValueError, IndexError):
+                    pass
+            if not r.maxrss_kb:
+                CLIENT_RSS_HOW = ("client: os.wait4 ru_maxrss (an upper bound: it includes "
+                                  "Python's RSS at spawn)")
+                r.maxrss_kb = r.maxrss_kb or 0
+        return r
 
 
-def run_ours(ds: Dataset, meta: dict, funcs: list[str], runs: int) -> Session:
-    """A fresh server session on one file: times and checks each function."""
-    global _warned_transcript
+SCALAR_SRC = Path(__file__).resolve().parent / "scalar.c"
+SCALAR_EXE = OUT / "scalar"
+
+
+def build_scalar() -> Path | None:
+    """bins/bench/scalar.c built with gcc -O2 (None, with a message, if it cannot be)."""
+    gcc = shutil.which(os.environ.get("CC", "gcc")) or shutil.which("cc")
+    if gcc is None:
+        log("scalar C program: no gcc/cc: not installed")
+        return None
+    OUT.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run([gcc, "-O2", "-o", str(SCALAR_EXE), str(SCALAR_SRC)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"scalar C program: build failed: {r.stderr.strip()[-300:]}")
+        return None
+    return SCALAR_EXE
+
+
+def run_scalar(exe: Path, ds: Dataset, func: str, meta: dict) -> float:
+    r = run_timed([str(exe), func, str(ds.path)], ds.dir)
+    got = r.out.strip()
+    if r.rc != 0 or got != meta[func]:
+        # The baseline is not ours, but a wrong baseline makes every ratio meaningless.
+        raise Failure(f"scalar C program {func} on {ds.name}: exit {r.rc}, printed "
+                      f"{got[:40]!r}, expected {meta[func][:40]!r}: {r.err.strip()[-200:]}")
+    return r.seconds
+
+
+def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) -> Session:
+    """A fresh server session on one file: ours, the scalar C program and (if asked) the
+    base commit's programs, interleaved run by run so a busy moment hits all alike."""
     sess = Session(ds)
     servers = Servers(ds.name)
+    base_servers = (Servers(f"{ds.name}.base", bindir=base, xxx=base_id())
+                    if base is not None else None)
     try:
         servers.start()
-        for func in funcs:
-            want = client_transcript(func, ds.lines, meta[func])
-            secs = []
-            for _ in range(runs):
-                r = run_timed([str(REPO / "client"), func], ds.dir, program_env(),
-                              CLIENT_TIMEOUT)
-                got = r.out.rstrip("\n").split("\n")
-                if r.timed_out or r.rc != 0 or not got or got[-1] != want[-1]:
-                    servers.check_alive()
-                    raise Failure(
-                        f"./client {func} on {ds.name}: exit {r.rc}"
-                        f"{' (timed out)' if r.timed_out else ''}, last line "
-                        f"{got[-1] if got else ''!r}, expected {want[-1]!r}; "
-                        f"stderr: {r.err.strip()[-500:]!r}")
-                if got != want and not _warned_transcript:
-                    _warned_transcript = True
-                    log(f"warning: client transcript differs from Table 8:\n  got  {got}\n"
-                        f"  want {want}")
-                secs.append(r.seconds)
-            sess.times[func] = statistics.median(secs)
-            sess.client_rss_kb = max(sess.client_rss_kb, client_peak_kb(ds, func, meta))
+        if base_servers is not None:
+            base_servers.start()
+        for func in ("sum", "sos"):
+            ours, sc, bs = [], [], []
+            for _ in range(RUNS):
+                ours.append(run_client(ds, func, meta).seconds)
+                if scalar is not None:
+                    sc.append(run_scalar(scalar, ds, func, meta))
+                if base_servers is not None:
+                    bs.append(run_client(ds, func, meta, base, base_id()).seconds)
+            sess.runs[func] = ours
+            sess.times[func] = statistics.median(ours)
+            extra = ""
+            if sc:
+                sess.scalar[func] = statistics.median(sc)
+                extra += f"; scalar C {fmt_s(sess.scalar[func])} s"
+            if bs:
+                sess.base[func] = statistics.median(bs)
+                extra += f"; base {BASE} {fmt_s(sess.base[func])} s"
             log(f"  ours {func} on {ds.name}: {fmt_s(sess.times[func])} s "
-                f"(runs: {', '.join(f'{s:.3f}' for s in secs)}), answer exact")
+                f"(runs: {', '.join(f'{s:.3f}' for s in ours)}), answer exact{extra}")
+        sess.client_kb = run_client(ds, "sos", meta, rss=True).maxrss_kb
         servers.check_alive()
     finally:
         servers.stop()
         sess.hwm = dict(servers.hwm)
+        if base_servers is not None:
+            base_servers.stop()
     return sess
 
 
-def loss_run(ds: Dataset) -> list[str]:
-    """SUM of one file directly, through the relay at 0% drop, and at 10% drop."""
-    if os.environ.get("BENCH_LOSS", "1") == "0" or not OURS:
-        return ["loss run: skipped (BENCH_LOSS=0)"]
-    meta = ensure_data(ds)
+def concurrent_run(ds: Dataset, meta: dict) -> dict[str, int | None]:
+    """CONCURRENT clients at once (half sum, half sos) on fresh servers; the VmHWM of
+    every server afterwards."""
+    servers = Servers(f"concurrent-{ds.name}")
+    try:
+        servers.start()
+        errors: list[str] = []
+
+        def one(i: int) -> None:
+            try:
+                run_client(ds, "sum" if i % 2 else "sos", meta)
+            except Failure as e:
+                errors.append(str(e))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(CONCURRENT)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        secs = time.perf_counter() - t0
+        if errors:
+            raise Failure(f"{len(errors)} of {CONCURRENT} concurrent jobs failed: {errors[0]}")
+        servers.check_alive()
+        log(f"  {CONCURRENT} concurrent jobs on {ds.name}: all exact, {secs:.2f} s in all")
+    finally:
+        servers.stop()
+    return dict(servers.hwm)
+
+
+def loss_run(ds: Dataset, meta: dict) -> dict | None:
+    """SUM of one file through the relay at 0, 10 and 30% drop (and directly)."""
+    if os.environ.get("BENCH_LOSS", "1") == "0":
+        return None
     warm(ds.path)
-    times = {}
-    for label, drop in [("direct", None), ("relay, 0% drop", 0), ("relay, 10% drop", 10)]:
+    res: dict = {"data": ds.name, "drops": {}}
+    for drop in (None, 0, 10, 30):
         servers = Servers(f"loss-{drop}", relay_drop=drop)
-        want = client_transcript("sum", ds.lines, meta["sum"])[-1]
         try:
             servers.start()
-            secs = []
+            secs, per_frame = [], []
             for _ in range(RUNS):
-                r = run_timed([str(REPO / "client"), "sum"], ds.dir, program_env(),
-                              CLIENT_TIMEOUT)
-                last = r.out.rstrip("\n").split("\n")[-1]
-                if r.rc != 0 or last != want:
-                    raise Failure(f"loss run ({label}): exit {r.rc}, {last!r}, expected "
-                                  f"{want!r}; stderr {r.err.strip()[-300:]!r}")
-                secs.append(r.seconds)
-            times[label] = statistics.median(secs)
+                before = servers.relay_stats() if drop is not None else None
+                secs.append(run_client(ds, "sum", meta).seconds)
+                if before is not None:
+                    after = servers.relay_stats()
+                    frames = after["unique"] - before["unique"]
+                    if frames > 0:
+                        per_frame.append((after["data_sent"] - before["data_sent"]) / frames)
         finally:
             servers.stop()
-    clean, lossy = times["relay, 0% drop"], times["relay, 10% drop"]
-    return [f"loss run, ./client sum on {ds.name} ({RUNS} runs each, answers exact):",
-            f"  direct {fmt_s(times['direct'])} s; through the relay: 0% drop "
-            f"{fmt_s(clean)} s, 10% drop {fmt_s(lossy)} s = {lossy / clean:.2f}x its clean time"]
+        key = "direct" if drop is None else str(drop)
+        res["drops"][key] = {"seconds": statistics.median(secs), "runs": secs,
+                             "per_frame": statistics.median(per_frame) if per_frame else None}
+        log(f"  loss run {key}{'' if drop is None else '% drop'}: "
+            f"{fmt_s(res['drops'][key]['seconds'])} s")
+    return res
+
+
+# --------------------------------------------------------------------------------------
+# The base commit (before/after)
+
+
+def base_id() -> str:
+    return f"{(int(BENCH_ID) + 1) % 1000:03d}"
+
+
+def build_base() -> Path | None:
+    """The five programs of BENCH_BASE, built once into target/bench/base-<commit>."""
+    if not BASE:
+        return None
+    r = subprocess.run(["git", "rev-parse", "--verify", f"{BASE}^{{commit}}"], cwd=REPO,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SetupError(f"BENCH_BASE={BASE}: not a commit here")
+    sha = r.stdout.strip()
+    tree = OUT / f"base-{sha[:12]}"
+    bins = tree / "target" / "release"
+    if all((bins / p).exists() for p in PROGRAMS):
+        return bins
+    if not BUILD:
+        raise SetupError(f"BENCH_BASE={BASE} is not built in {tree} and BENCH_BUILD=0")
+    log(f"building {BASE} ({sha[:12]}) into {tree.relative_to(REPO)} (once)")
+    if not tree.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=REPO,
+                       check=True, capture_output=True)
+    r = subprocess.run(["cargo", "build", "--release", "--locked", "-p", "offload-bins"],
+                       cwd=tree, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SetupError(f"building {BASE} failed: {r.stderr.strip()[-300:]}")
+    return bins
 
 
 # --------------------------------------------------------------------------------------
@@ -566,10 +764,15 @@ DUCK = ("import sys, duckdb\n"
 AWK_SUM = '{ s += $1 } END { printf "%.0f\\n", s }'
 AWK_SOS = '{ s += $1 * $1 } END { printf "%.0f\\n", s }'
 
+_duck: bool | None = None
+
 
 def have_duckdb() -> bool:
-    r = subprocess.run([sys.executable, "-c", "import duckdb"], capture_output=True)
-    return r.returncode == 0
+    global _duck
+    if _duck is None:
+        r = subprocess.run([sys.executable, "-c", "import duckdb"], capture_output=True)
+        _duck = r.returncode == 0
+    return _duck
 
 
 @dataclass
@@ -578,6 +781,7 @@ class Peer:
     func: str  # "sum", "sos" or "read"
     argv: list[str] | None  # None: not installed
     note: str = ""
+    stdin: bool = False
 
 
 def peers_for(path: Path) -> list[Peer]:
@@ -588,6 +792,9 @@ def peers_for(path: Path) -> list[Peer]:
     inexact = "double: exact only below 2^53"
     out = [Peer("wc -l", "read", [wc, "-l", p] if wc else None, "floor: reading only")]
     for func, prog in (("sum", AWK_SUM), ("sos", AWK_SOS)):
+        out.append(Peer("duckdb hugeint", func,
+                        [py, "-c", DUCK, p, func] if duck else None,
+                        "python module, incl. start-up"))
         out.append(Peer("mawk", func, [mawk, prog, p] if mawk else None, inexact))
         out.append(Peer("gawk", func, [gawk, prog, p] if gawk else None, inexact))
         out.append(Peer("gawk -M", func, [gawk, "-M", prog, p] if gawk else None,
@@ -595,31 +802,27 @@ def peers_for(path: Path) -> list[Peer]:
         if func == "sum":
             out.append(Peer("datamash sum 1", func,
                             [datamash, "sum", "1"] if datamash else None,
-                            "long double, prints 14 digits"))
+                            "long double, prints 14 digits", stdin=True))
         out.append(Peer("python3 int", func,
                         [py, "-c", PY_SUM if func == "sum" else PY_SOS, p],
                         "sum(int(l) for l in f), incl. start-up"))
-        out.append(Peer("duckdb hugeint", func,
-                        [py, "-c", DUCK, p, func] if duck else None,
-                        "python module, incl. start-up"))
     return out
 
 
-def run_peer(peer: Peer, ds: Dataset, meta: dict, ours: dict[str, float],
-             runs: int) -> Row:
-    our = ours.get("sum" if peer.func == "read" else peer.func)
+def run_peer(peer: Peer, ds: Dataset, meta: dict, our: float | None,
+             predicted: float | None) -> Row:
     if peer.argv is None:
         return Row(ds.name, peer.func, peer.tool, None, our, "-", "not installed")
+    if predicted is not None and predicted > SKIP:
+        return Row(ds.name, peer.func, peer.tool, None, our, "-",
+                   f"skipped: would take ~{predicted:.0f} s (> BENCH_SKIP={SKIP:.0f})")
     want = str(ds.lines) if peer.func == "read" else meta[peer.func]
+    runs = 1 if QUICK or (predicted or 0) > SLOW else RUNS
     secs = []
     answers = set()
     note = peer.note
     for i in range(runs):
-        stdin_path = ds.path if peer.tool.startswith("datamash") else None
-        if stdin_path is not None:
-            r = run_stdin(peer.argv, ds.dir, stdin_path)
-        else:
-            r = run_timed(peer.argv, ds.dir)
+        r = run_timed(peer.argv, ds.dir, stdin_path=ds.path if peer.stdin else None)
         if r.rc != 0 or r.timed_out:
             why = "timed out" if r.timed_out else f"exit {r.rc}"
             msg = (r.err.strip().splitlines() or [""])[-1][:80]
@@ -629,9 +832,10 @@ def run_peer(peer: Peer, ds: Dataset, meta: dict, ours: dict[str, float],
         answer = (r.out.strip().splitlines() or [""])[-1].split(" ")[0]
         answers.add(answer)
         secs.append(r.seconds)
-        if i == 0 and r.seconds > SLOW and runs > 1:
-            note = (note + "; " if note else "") + f"1 run only (> {SLOW:.0f} s)"
+        if i == 0 and r.seconds > SLOW:
             break
+    if len(secs) < RUNS:
+        note = (note + "; " if note else "") + "1 run"
     exact = "yes" if answers == {want} else "no"
     if exact == "no":
         shown = sorted(answers)[0]
@@ -641,79 +845,55 @@ def run_peer(peer: Peer, ds: Dataset, meta: dict, ours: dict[str, float],
     return Row(ds.name, peer.func, peer.tool, statistics.median(secs), our, exact, note)
 
 
-def run_stdin(argv: list[str], cwd: Path, path: Path) -> Run:
-    """run_timed with the file on stdin (datamash reads stdin)."""
-    with open(path, "rb") as f:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t0 = time.perf_counter()
-            p = subprocess.Popen(argv, cwd=cwd, stdin=f, stdout=out, stderr=err)
-            try:
-                rc = p.wait(timeout=PEER_TIMEOUT)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-                timed_out = True
-            t1 = time.perf_counter()
-            out.seek(0)
-            err.seek(0)
-            return Run(t1 - t0, rc, out.read().decode(errors="replace"),
-                       err.read().decode(errors="replace"), 0, timed_out)
-
-
 # --------------------------------------------------------------------------------------
 # Throughput of the core
 
 
-def throughput(ds: Dataset, meta: dict) -> list[str]:
-    """Lines to print; raises Failure if the core computes a wrong value."""
-    exe = REPO / "target" / "release" / "examples" / "throughput"
+def build_throughput() -> str | None:
     src = REPO / "bins" / "examples" / "throughput.rs"
-    lines = []
     if BUILD and src.exists() and shutil.which("cargo"):
         r = subprocess.run(["cargo", "build", "--release", "--locked", "--quiet",
                             "-p", "offload-bins", "--example", "throughput"],
                            cwd=REPO, capture_output=True, text=True)
         if r.returncode != 0:
-            lines.append("throughput example: cargo build failed: "
-                         + (r.stderr.strip().splitlines() or [""])[-1][:100])
+            return ("throughput example: cargo build failed: "
+                    + (r.stderr.strip().splitlines() or [""])[-1][:100])
+    return None
+
+
+def throughput(ds: Dataset, meta: dict) -> dict:
+    """The example's figures per operation; raises Failure on a wrong value.
+
+    Reads `key=value` lines with at least op= and either gbps= or seconds= (bytes=,
+    numbers=, ns_per_line=, lines_per_s= are used when present)."""
+    exe = REPO / "target" / "release" / "examples" / "throughput"
     if not exe.exists():
-        lines.append("core throughput: not available (target/release/examples/throughput "
-                     "not built)")
-        return lines
+        return {}
     r = run_timed([str(exe), str(ds.path)], REPO, timeout=PEER_TIMEOUT)
     if r.rc != 0:
         raise Failure(f"throughput example failed (exit {r.rc}): {r.err.strip()[-300:]}")
     results = {}
     for line in r.out.splitlines():
         kv = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if "op" in kv:
-            results[kv["op"]] = kv
-    for op in ("MIN", "MAX", "SUM", "SOS"):
-        kv = results.get(op)
-        if kv is None:
-            raise Failure(f"throughput example printed no {op} line")
-        if kv.get("value") != meta[op.lower()]:
-            raise Failure(f"throughput example: {op} = {kv.get('value')}, "
+        op = kv.get("op")
+        if not op:
+            continue
+        if op.lower() in ("min", "max", "sum", "sos") and "value" in kv \
+                and kv["value"] != meta[op.lower()]:
+            raise Failure(f"throughput example on {ds.name}: {op} = {kv['value']}, "
                           f"expected {meta[op.lower()]}")
-    wc = shutil.which("wc")
-    wc_s = None
-    if wc:
-        wc_s = statistics.median(run_timed([wc, "-l", str(ds.path)], REPO).seconds
-                                 for _ in range(max(3, RUNS)))
-    size = meta["bytes"]
-    lines.append(f"core in-memory parse + exact reduce, {ds.name} ({size / 1e6:.0f} MB, "
-                 "file read into memory first, fed in 64 KiB chunks, median of 3):")
-    for op in ("MIN", "MAX", "SUM", "SOS", "ALL4"):
-        kv = results.get(op)
-        if kv:
-            label = "all four, one pass" if op == "ALL4" else op
-            lines.append(f"  {label:<18} {float(kv['seconds']):8.3f} s  "
-                         f"{float(kv['gbps']):6.2f} GB/s")
-    if wc_s:
-        lines.append(f"  {'wc -l':<18} {wc_s:8.3f} s  {size / wc_s / 1e9:6.2f} GB/s  "
-                     "(process, file in page cache)")
-    return lines
+        size = float(kv.get("bytes", meta["bytes"]))
+        lines = float(kv.get("numbers", kv.get("lines", meta["lines"])))
+        secs = float(kv["seconds"]) if "seconds" in kv else None
+        gbps = float(kv["gbps"]) if "gbps" in kv else (size / secs / 1e9 if secs else None)
+        if secs is None and gbps:
+            secs = size / (gbps * 1e9)
+        ns = float(kv.get("ns_per_line", kv.get("ns_line", 0))) or (
+            secs / lines * 1e9 if secs else None)
+        lps = float(kv.get("lines_per_s", kv.get("lines_s", 0))) or (
+            lines / secs if secs else None)
+        results[op] = {"seconds": secs, "gbps": gbps, "ns_per_line": ns, "lines_per_s": lps}
+    return results
 
 
 # --------------------------------------------------------------------------------------
@@ -724,18 +904,9 @@ def fmt_s(s: float | None) -> str:
     return "-" if s is None else f"{s:.3f}"
 
 
-def print_table(rows: list[Row]) -> None:
-    head = ["file", "func", "tool", "seconds", "x ours", "exact", "note"]
-    body = []
-    for r in rows:
-        ratio = "-"
-        if r.seconds is not None and r.ours and r.tool != "offload (ours)":
-            ratio = f"{r.seconds / r.ours:.2f}"
-        elif r.tool == "offload (ours)":
-            ratio = "1.00"
-        body.append([r.data, r.func, r.tool, fmt_s(r.seconds), ratio, r.exact, r.note])
+def print_table(head: list[str], body: list[list[str]], right: set[int],
+                group: int | None = 0) -> None:
     widths = [max(len(x[i]) for x in body + [head]) for i in range(len(head))]
-    right = {3, 4}
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
@@ -745,84 +916,240 @@ def print_table(rows: list[Row]) -> None:
     log(line(["-" * w for w in widths]))
     prev = None
     for cells in body:
-        if prev is not None and cells[0] != prev:
+        if group is not None and prev is not None and cells[group] != prev:
             log("")
-        prev = cells[0]
+        prev = cells[group] if group is not None else None
         log(line(cells))
-    log("x ours = peer seconds / our seconds for the same function (wc -l: vs our SUM); "
-        "all times are whole processes, start to exit, on a file in the page cache.")
 
 
-def mem_report(small: Session, big: Session) -> None:
-    log(f"peak resident memory in KiB, {small.ds.name} vs {big.ds.name}, fresh servers per "
-        f"size (servers: VmHWM read just before stop, after {2 * RUNS} jobs; client: "
-        f"{CLIENT_RSS_HOW}, max of a sum and a sos run):")
-    head = ["process", small.ds.name, big.ds.name, "difference"]
-    rows = []
-    for name in PROGRAMS:
-        if name == "client":
-            a, b = small.client_rss_kb, big.client_rss_kb
-        else:
-            a, b = small.hwm.get(name), big.hwm.get(name)
-        diff = "-" if a is None or b is None else f"{b - a:+d}"
-        rows.append([name, "-" if a is None else str(a), "-" if b is None else str(b), diff])
-    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
-    for r in [head] + rows:
-        log("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))))
+def time_table(rows: list[Row]) -> None:
+    body = []
+    for r in rows:
+        ratio = "-"
+        if r.seconds is not None and r.ours:
+            ratio = f"{r.seconds / r.ours:.2f}"
+        body.append([r.data, r.func, r.tool, fmt_s(r.seconds), ratio, r.exact, r.note])
+    print_table(["file", "func", "tool", "seconds", "x ours", "exact", "note"], body, {3, 4})
+    log("x ours = seconds / our seconds for the same function (wc -l: vs our SUM); all "
+        "times are whole processes, start to exit, on a file in the page cache.")
 
 
-# --------------------------------------------------------------------------------------
+def mib(kb: int | None) -> str:
+    return "-" if kb is None else f"{kb / 1024:.2f}"
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
 def main() -> int:
     t_start = time.perf_counter()
     missing = [p for p in PROGRAMS if not os.access(REPO / p, os.X_OK)]
-    if missing and OURS:
+    if missing:
         raise SetupError(f"missing programs (run `make all` first): {', '.join(missing)}")
     if not (len(BENCH_ID) == 3 and BENCH_ID.isdigit()):
         raise SetupError(f"BENCH_ID must be 3 digits, not {BENCH_ID!r}")
 
-    main_ds = D3E5 if QUICK else D3E7
-    extra = [] if QUICK else [DI64]
-    mem_small = D3E4
-    log(f"offload bench ({'quick' if QUICK else 'full'}; {RUNS} run(s) per figure, "
-        f"EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs)")
+    sizes = [D3E5, D3E6] if QUICK else list(SIZES)
+    if os.environ.get("BENCH_SIZES"):
+        want = {int(float(x)) for x in os.environ["BENCH_SIZES"].split(",") if x.strip()}
+        sizes = [d for d in SIZES if d.lines in want]
+    sizes, dropped = fit_to_disk(sizes + [DI64])
+    sizes = [d for d in sizes if d is not DI64]
+    log(f"offload bench ({'quick' if QUICK else 'full'}; median of {RUNS} run(s) per figure "
+        f"of ours, EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs)")
+    for note in dropped:
+        log(f"  {note}")
+    metas = {ds.name: ensure_data(ds) for ds in sizes + [DI64]}
+    scalar = build_scalar()
+    base = build_base()
+    tp_note = build_throughput()
 
-    metas = {ds.name: ensure_data(ds) for ds in [mem_small, main_ds] + extra}
-
-    # Our programs: 3e4 first (memory baseline), then the timed files, each with fresh
-    # servers so every VmHWM is per size.
-    small = run_ours(mem_small, metas[mem_small.name], ["sum", "sos"], RUNS) if OURS else None
-    sessions = []
+    sessions: list[Session] = []
     rows: list[Row] = []
-    for ds in [main_ds] + extra:
+    peer_times: dict[tuple[str, str], tuple[int, float]] = {}  # (tool, func) -> (lines, s)
+    for ds in sizes + [DI64]:
+        meta = metas[ds.name]
         warm(ds.path)
-        sess = run_ours(ds, metas[ds.name], ["sum", "sos"], RUNS) if OURS else Session(ds)
+        sess = run_ours(ds, meta, scalar, base)
         sessions.append(sess)
-        for func in sess.times:
+        for func in ("sum", "sos"):
             rows.append(Row(ds.name, func, "offload (ours)", sess.times[func],
                             sess.times[func], "yes", "client start to exit"))
+            if func in sess.base:
+                rows.append(Row(ds.name, func, f"offload at {BASE}", sess.base[func],
+                                sess.times[func], "yes", "before/after, same run"))
+            if scalar is not None:
+                rows.append(Row(ds.name, func, "scalar C (gcc -O2)", sess.scalar[func],
+                                sess.times[func], "yes", "bins/bench/scalar.c"))
         if PEERS:
             for peer in peers_for(ds.path):
-                row = run_peer(peer, ds, metas[ds.name], sess.times, RUNS)
+                prev = peer_times.get((peer.tool, peer.func))
+                predicted = (prev[1] * ds.lines / prev[0]
+                             if prev and ds.kind == "uniform" else None)
+                our = sess.times["sum" if peer.func == "read" else peer.func]
+                row = run_peer(peer, ds, meta, our, predicted)
                 rows.append(row)
+                if row.seconds is not None and ds.kind == "uniform":
+                    peer_times[(peer.tool, peer.func)] = (ds.lines, row.seconds)
                 log(f"  {row.tool} {row.func} on {ds.name}: {fmt_s(row.seconds)} s, "
                     f"exact {row.exact} {row.note}")
+
+    uni = [s for s in sessions if s.ds.kind == "uniform"]
+    big = max(uni, key=lambda s: s.ds.lines)
+    conc_ds = D3E6 if QUICK or D3E7 not in sizes else D3E7
+    conc = concurrent_run(conc_ds, metas[conc_ds.name]) if conc_ds in sizes else {}
+    loss_ds = D3E5 if QUICK else D3E6
+    loss = loss_run(loss_ds, metas[loss_ds.name]) if loss_ds in sizes else None
+    tput = {}
+    if not tp_note:
+        tp_uni = D3E6 if QUICK or D3E7 not in sizes else D3E7
+        for ds in (tp_uni, DI64):
+            if ds.name in metas:
+                tput[ds.name] = throughput(ds, metas[ds.name])
+
+    # ---------------------------------------------------------------- report
     log("")
-    print_table(rows)
+    time_table(rows)
+
     log("")
-    if small is not None:
-        mem_report(small, sessions[0])
+    log("How cost grows (ours; seconds per line from 3e6 up should agree within 15%):")
+    body = []
+    for s in uni:
+        body.append([lines_label(s.ds.lines), f"{s.ds.lines:,}"]
+                    + [f"{s.times[f]:.3f}" for f in ("sum", "sos")]
+                    + [f"{s.times[f] / s.ds.lines * 1e9:.1f}" for f in ("sum", "sos")]
+                    + [mib(s.client_kb)] + [mib(s.hwm.get(p)) for p in PROGRAMS[1:]])
+    print_table(["lines", "", "sum s", "sos s", "sum ns/line", "sos ns/line",
+                 "client MiB", "aws MiB", "A MiB", "B MiB", "C MiB"], body,
+                set(range(1, 11)), group=None)
+    log(f"peak memory: servers' VmHWM read from /proc just before stopping them (fresh "
+        f"servers per size, after {2 * RUNS} jobs); {CLIENT_RSS_HOW}.")
+    if conc:
+        log(f"after {CONCURRENT} concurrent jobs on {conc_ds.name} (fresh servers): "
+            + ", ".join(f"{p} {mib(conc.get(p))} MiB" for p in PROGRAMS[1:]))
+
+    log("")
+    if loss:
+        d = loss["drops"]
+        log(f"Loss: ./client sum on {loss['data']} through the relay, drop in both directions "
+            f"between the AWS and the back-ends ({RUNS} runs each, answers exact):")
+        body = []
+        for key in ("direct", "0", "10", "30"):
+            e = d[key]
+            body.append(["no relay" if key == "direct" else f"{key}% drop",
+                         fmt_s(e["seconds"]),
+                         f"{e['seconds'] / d['0']['seconds']:.2f}",
+                         "-" if e["per_frame"] is None else f"{e['per_frame']:.3f}"])
+        print_table(["path", "seconds", "x 0% drop", "datagrams per data frame"], body,
+                    {1, 2, 3}, group=None)
         log("")
-    for line in throughput(main_ds, metas[main_ds.name]):
-        log(line)
+
+    if tp_note:
+        log(tp_note)
+    for name, res in tput.items():
+        log(f"Core in-memory parse + exact reduce (target/release/examples/throughput), "
+            f"{name} ({metas[name]['bytes'] / 1e6:.0f} MB):")
+        body = [[op, fmt_s(v["seconds"]), f"{v['gbps']:.2f}" if v["gbps"] else "-",
+                 f"{v['ns_per_line']:.2f}" if v["ns_per_line"] else "-",
+                 f"{v['lines_per_s'] / 1e6:.0f}" if v["lines_per_s"] else "-"]
+                for op, v in res.items()]
+        print_table(["op", "seconds", "GB/s", "ns/line", "M lines/s"], body, {1, 2, 3, 4},
+                    group=None)
     log("")
-    for line in loss_run(D3E5 if QUICK else DI64):
-        log(line)
+
+    # ---------------------------------------------------------------- goals
+    goals = []
+    rows_by = {(r.data, r.func, r.tool): r for r in rows}
+    duck = rows_by.get((big.ds.name, "sos", "duckdb hugeint"))
+    sc = big.scalar.get("sos")
+    ours_sos = big.times["sos"]
+    at = f"sos, {lines_label(big.ds.lines)} lines"
+    goals.append((f"./client vs scalar C ({at})", "<= 0.80",
+                  f"{ours_sos / sc:.2f}" if sc else "no C compiler",
+                  verdict(ours_sos / sc <= 0.8 if sc else None)))
+    dsecs = duck.seconds if duck and duck.exact == "yes" else None
+    goals.append((f"./client vs DuckDB ({at})", "<= 0.40",
+                  f"{ours_sos / dsecs:.2f}" if dsecs else (duck.note if duck else "-"),
+                  verdict(ours_sos / dsecs <= 0.4 if dsecs else None)))
+    per_line = [s for s in uni if s.ds.lines >= 3_000_000]
+    for func in ("sum", "sos"):
+        if len(per_line) >= 2:
+            v = [s.times[func] / s.ds.lines for s in per_line]
+            spread = max(v) / min(v) - 1
+            goals.append((f"time per line, {func}, "
+                          f"{lines_label(per_line[0].ds.lines)}..{lines_label(per_line[-1].ds.lines)}",
+                          "spread <= 15%", f"{spread * 100:.0f}%", verdict(spread <= 0.15)))
+    for p in PROGRAMS:
+        v = [s.client_kb if p == "client" else s.hwm.get(p) for s in uni]
+        v = [x for x in v if x]
+        if len(v) >= 2:
+            # "The same": within 5% or 256 KiB (page-table and allocator noise).
+            grow = max(v) - min(v)
+            goals.append((f"peak memory of {p}, {lines_label(uni[0].ds.lines)}.."
+                          f"{lines_label(uni[-1].ds.lines)}", "the same at every size",
+                          f"{min(v) / 1024:.2f}..{max(v) / 1024:.2f} MiB",
+                          verdict(grow <= max(256, 0.05 * min(v)))))
+    worst_after = max((big.hwm.get(p) or 0) for p in BACKENDS)
+    goals.append((f"back-end peak after {lines_label(big.ds.lines)} jobs", "<= 2.00 MiB",
+                  f"{worst_after / 1024:.2f} MiB", verdict(worst_after <= 2048)))
+    if conc:
+        worst = max((conc.get(p) or 0) for p in BACKENDS)
+        goals.append((f"back-end peak after {CONCURRENT} concurrent jobs", "<= 2.00 MiB",
+                      f"{worst / 1024:.2f} MiB", verdict(worst <= 2048)))
+    if loss:
+        d = loss["drops"]
+        for drop, limit in (("10", 1.25), ("30", 1.8)):
+            x = d[drop]["seconds"] / d["0"]["seconds"]
+            goals.append((f"{drop}% drop vs 0% ({loss['data']})", f"<= {limit:.2f}",
+                          f"{x:.2f}", verdict(x <= limit)))
+    for name, res in tput.items():
+        g = [v["gbps"] for op, v in res.items() if op in ("MIN", "MAX", "SUM", "SOS")
+             and v["gbps"]]
+        if g:
+            goals.append((f"core parse+reduce GB/s, {name} (slowest op)", ">= 1.50",
+                          f"{min(g):.2f}", verdict(min(g) >= 1.5)))
+    if BASE:
+        for func in ("sum", "sos"):
+            if func in big.base:
+                x = big.times[func] / big.base[func]
+                goals.append((f"{func} vs {BASE} ({lines_label(big.ds.lines)}), before/after",
+                              "report", f"{x:.2f}", "-"))
+    log("Goals (issue 11), each a ratio of figures from this run:")
+    print_table(["goal", "target", "measured", "verdict"], [list(g) for g in goals], set(),
+                group=None)
+
+    # ---------------------------------------------------------------- chart + json
+    OUT.mkdir(parents=True, exist_ok=True)
+    series_t: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        ds = next((d for d in SIZES if d.name == r.data), None)
+        if ds is None or r.seconds is None or r.note.startswith("failed"):
+            continue
+        if r.func == "sos" or r.func == "read" or r.tool.startswith("datamash"):
+            label = r.tool if r.func == "sos" else f"{r.tool} ({r.func})"
+            series_t.setdefault(label, []).append((ds.lines, r.seconds))
+    series_m = {p: [(s.ds.lines, (s.client_kb if p == "client" else s.hwm.get(p)) or 0)
+                    for s in uni] for p in PROGRAMS}
+    svg = chart.render(series_t, series_m,
+                       title=f"offload bench ({'quick' if QUICK else 'full'}), "
+                             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs",
+                       limit_kb=2048)
+    (OUT / "bench.svg").write_text(svg)
+    if not QUICK and not os.environ.get("BENCH_SIZES"):
+        shutil.copyfile(OUT / "bench.svg", Path(__file__).resolve().parent / "bench.svg")
+    (OUT / "results.json").write_text(json.dumps({
+        "quick": QUICK, "runs": RUNS,
+        "rows": [r.__dict__ for r in rows],
+        "sessions": [{"data": s.ds.name, "times": s.times, "runs": s.runs,
+                      "scalar": s.scalar, "base": s.base, "client_kb": s.client_kb,
+                      "hwm": s.hwm} for s in sessions],
+        "concurrent": conc, "loss": loss, "throughput": tput,
+        "goals": goals}, indent=1) + "\n")
     log("")
-    log(f"bench finished in {time.perf_counter() - t_start:.0f} s"
-        + ("; all our answers exact" if OURS else "; our programs skipped (BENCH_OURS=0)"))
+    log(f"chart: {(OUT / 'bench.svg').relative_to(REPO)}; figures: "
+        f"{(OUT / 'results.json').relative_to(REPO)}")
+    log(f"bench finished in {time.perf_counter() - t_start:.0f} s; all our answers exact")
     return 0
 
 

@@ -4,12 +4,15 @@
 //! datagrams in each direction. Point an AWS at it with OFFLOAD_HOST_A/B/C=RELAY_HOST,
 //! and start back-ends A, B and C with OFFLOAD_HOST_AWS=127.0.0.3, .4 and .5: the relay
 //! sends to each from there, at the AWS's UDP port (back-ends take jobs only from it).
-//! Prints "relay ready" once listening; runs until killed.
+//! Prints "relay ready" once listening; runs until killed. Each line read on stdin makes it
+//! print what the three relays have seen so far (the bench's datagrams-per-frame figure):
+//! `stats data_sent=N unique=N replies=N faulted=N`.
 
 #[path = "../tests/support/relay.rs"]
 mod relay;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -44,6 +47,20 @@ fn main() -> std::process::ExitCode {
         }
     }
     println!("relay ready");
+    for line in std::io::stdin().lines() {
+        if line.is_err() {
+            break;
+        }
+        let (mut sent, mut unique, mut replies, mut faulted) = (0, 0, 0, 0);
+        for r in &relays {
+            sent += r.stats.data_sent.load(Ordering::SeqCst);
+            unique += r.stats.unique.lock().map(|u| u.len()).unwrap_or(0);
+            replies += r.stats.replies.load(Ordering::SeqCst);
+            faulted += r.stats.faulted.load(Ordering::SeqCst);
+        }
+        println!("stats data_sent={sent} unique={unique} replies={replies} faulted={faulted}");
+    }
+    // stdin closed (e.g. started in the background): relay until killed.
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }

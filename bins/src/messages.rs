@@ -1,18 +1,55 @@
 //! Every on-screen line of the assignment's Tables 4 to 8, in one place. Stdout carries
 //! these lines and nothing else; each is written whole and flushed at once.
+//!
+//! A program whose screen cannot be written has lost its one output: [`say`] then
+//! says so on stderr and ends the program with a non-zero status.
 
 use offload_core::split::Part;
 use offload_core::{Op, I192};
-use std::io::Write;
+use std::io::{self, Write};
+use std::sync::OnceLock;
+
+static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+/// Status of a program that could not write its on-screen lines.
+pub const STDOUT_FAILED: i32 = 1;
+
+/// Names the running program for [`say`]'s error message and checks that stdout and
+/// stderr are open: with either closed, the next file or socket opened would take its
+/// number and receive the on-screen lines. Call first thing in `main`.
+///
+/// # Errors
+/// The message to print (on stderr if it is open) before exiting non-zero.
+pub fn start(program: &'static str) -> Result<(), String> {
+    let _ = PROGRAM.set(program);
+    for (fd, name) in [(1, "stdout"), (2, "stderr")] {
+        // SAFETY: F_GETFD only queries the descriptor's flags; no memory is passed.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            return Err(format!(
+                "{program}: {name} is closed: {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Writes one whole line to stdout and flushes it, so lines of concurrent jobs never
-/// interleave mid-line and a watching terminal sees each event as it happens.
+/// interleave mid-line and a watching terminal sees each event as it happens. When
+/// stdout cannot be written (a full disk, a closed pipe), says so on stderr and exits
+/// with [`STDOUT_FAILED`]: an answer nobody can see is not an answer.
 pub fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not kill a server: the work goes on without the screen.
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.write_all(b"\n");
-    let _ = out.flush();
+    if let Err(e) = write_line(&mut io::stdout().lock(), line) {
+        let program = PROGRAM.get().copied().unwrap_or("offload");
+        let _ = writeln!(io::stderr(), "{program}: cannot write to stdout: {e}");
+        std::process::exit(STDOUT_FAILED);
+    }
+}
+
+fn write_line(out: &mut impl Write, line: &str) -> io::Result<()> {
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
 }
 
 /// Table 4-6: a back-end's boot line.

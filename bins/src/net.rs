@@ -1,10 +1,15 @@
 //! Sockets, the clock and the TCP frame reader: the OS-facing pieces the programs share.
+//!
+//! Signals are ordinary events: a process stopped and continued (Ctrl-Z, fg) sees its
+//! blocking socket calls that have a timeout fail with `Interrupted`. Every helper here
+//! retries them, and the ones that take a deadline keep it across retries.
 
 use offload_core::transfer::Instant;
 use offload_core::wire::{Frame, Header, WireError, HEADER_LEN, MAX_DATAGRAM};
-use std::io::{self, Read};
-use std::net::UdpSocket;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Receive and send buffer asked for on every UDP socket. The default (about 208 KiB)
 /// loses most of a burst of 1,000 full datagrams; 4 MiB holds every window in flight.
@@ -106,6 +111,110 @@ pub fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// True for an interrupted call (a signal arrived, e.g. the SIGCONT of `fg`): retry it.
+pub fn is_interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+/// Runs `call` again while it fails with `Interrupted`. For calls whose own socket
+/// timeout bounds each try (a poll loop that checks its deadline itself).
+///
+/// # Errors
+/// The call's first error that is not `Interrupted`.
+pub fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if is_interrupted(&e) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The time left until `deadline`.
+///
+/// # Errors
+/// `TimedOut` once the deadline has passed.
+pub fn time_left(deadline: std::time::Instant) -> io::Result<Duration> {
+    match deadline.checked_duration_since(std::time::Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed")),
+    }
+}
+
+/// Reads once from `stream`, waiting at most until `deadline`; an interrupted or early
+/// woken wait is resumed for the time that is left.
+///
+/// # Errors
+/// `TimedOut` at the deadline; otherwise the read's error.
+pub fn read_by(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    deadline: std::time::Instant,
+) -> io::Result<usize> {
+    loop {
+        stream.set_read_timeout(Some(time_left(deadline)?))?;
+        match stream.read(buf) {
+            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Receives one datagram on `sock`, waiting at most until `deadline` (see [`read_by`]).
+///
+/// # Errors
+/// `TimedOut` at the deadline; otherwise the receive's error.
+pub fn recv_from_by(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+    deadline: std::time::Instant,
+) -> io::Result<(usize, SocketAddr)> {
+    loop {
+        sock.set_read_timeout(Some(time_left(deadline)?))?;
+        match sock.recv_from(buf) {
+            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Writes all of `buf`, giving up when the peer takes nothing for `stall`: each byte
+/// accepted starts the bound again, so a slow reader is waited for and a stopped one is
+/// not. Interrupted waits resume with the time that is left.
+///
+/// # Errors
+/// `TimedOut` when the peer took nothing for `stall`; otherwise the write's error.
+pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], stall: Duration) -> io::Result<()> {
+    let mut deadline = std::time::Instant::now() + stall;
+    while !buf.is_empty() {
+        stream.set_write_timeout(Some(time_left(deadline)?))?;
+        match stream.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = buf.get(n..).unwrap_or(&[]);
+                deadline = std::time::Instant::now() + stall;
+            }
+            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The end of a "cannot bind" message: only an address in use can mean that another
+/// instance is running; an address no interface has means the host setting is wrong.
+/// `program` is the one that failed, `host_var` the variable naming its host.
+pub fn bind_hint(e: &io::Error, program: &str, host_var: &str) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => format!(" (is another {program} still running?)"),
+        io::ErrorKind::AddrNotAvailable => {
+            format!(" (no interface of this machine has that address: check {host_var})")
+        }
+        io::ErrorKind::PermissionDenied => " (a port below 1024 needs root)".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// A job id nobody off the path can guess: 32 bits from the OS-seeded hasher.
 pub fn random_job_id() -> offload_core::JobId {
     use std::hash::{BuildHasher, Hasher};
@@ -189,22 +298,53 @@ impl FrameReader {
         self.start = (self.start + len).min(self.end);
     }
 
-    /// Reads once from `src`. Returns the bytes read (0 at end of stream).
+    /// Reads once from `src` (again if a signal interrupted the read; the source's own
+    /// timeout bounds each try). Returns the bytes read (0 at end of stream).
     ///
     /// # Errors
     /// The read's error, including the timeout kinds (see [`is_timeout`]).
     pub fn fill<R: Read>(&mut self, src: &mut R) -> io::Result<usize> {
+        self.fill_with(|buf| retry(|| src.read(buf)))
+    }
+
+    fn fill_with(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         if self.start > 0 && (self.start == self.end || self.buf.len() - self.end < MAX_DATAGRAM) {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
-        let n = src.read(&mut self.buf[self.end..])?;
+        let n = read(&mut self.buf[self.end..])?;
         if n == 0 {
             self.eof = true;
         }
         self.end += n;
         Ok(n)
+    }
+
+    /// Reads until a whole frame is buffered, `stream` ends or fails, or `deadline`
+    /// passes; signals do not end the wait early.
+    ///
+    /// # Errors
+    /// `TimedOut` at the deadline, other I/O errors, and malformed frames (as
+    /// `InvalidData`).
+    pub fn next_by(
+        &mut self,
+        stream: &mut TcpStream,
+        deadline: std::time::Instant,
+    ) -> io::Result<Option<usize>> {
+        loop {
+            match self.poll() {
+                Ok(Polled::Frame(len)) => return Ok(Some(len)),
+                Ok(Polled::Closed) => return Ok(None),
+                Ok(Polled::More) => {
+                    self.fill_with(|buf| read_by(stream, buf, deadline))?;
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+            }
+        }
     }
 
     /// Reads until a whole frame is buffered or `src` ends or fails.

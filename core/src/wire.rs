@@ -13,6 +13,9 @@
 //! | 8-11 | sequence number (data), cumulative ack (ack), 0 otherwise |
 //! | 12-15 | kind-specific, see [`Frame`] |
 //!
+//! The byte positions are written once, in [`field`]; encoding, decoding and tests all
+//! use them.
+//!
 //! Decoding is strict: reserved bytes must be zero and every code must be known, so any
 //! frame that decodes re-encodes to the same bytes.
 
@@ -34,6 +37,56 @@ pub const MAX_VALUES: usize = (MAX_DATAGRAM - HEADER_LEN) / 8;
 pub const SACK_BYTES: usize = 32;
 /// Sequence numbers a selective ack can describe beyond the cumulative one.
 pub const SACK_BITS: usize = SACK_BYTES * 8;
+
+/// Byte positions of every field, the one place they are written down (smoltcp's
+/// `field` modules are the model). Ranges index a whole frame.
+pub mod field {
+    use core::ops::Range;
+
+    /// A run of bytes in a frame.
+    pub type Field = Range<usize>;
+
+    /// Magic number `0x4F46`.
+    pub const MAGIC: Field = 0..2;
+    /// Protocol version.
+    pub const VERSION: usize = 2;
+    /// Frame kind.
+    pub const KIND: usize = 3;
+    /// Job id.
+    pub const JOB: Field = 4..8;
+    /// Sequence number (data) or cumulative ack (ack); zero for other kinds.
+    pub const SEQ: Field = 8..12;
+    /// The four kind-specific header bytes.
+    pub const AUX: Field = 12..16;
+    /// Where the body starts.
+    pub const BODY: usize = 16;
+
+    /// Request, result: the operation code.
+    pub const OP: usize = 12;
+    /// Data: how many numbers the body holds.
+    pub const DATA_COUNT: Field = 12..14;
+    /// Data: the operation code.
+    pub const DATA_OP: usize = 14;
+    /// Data: flags (bit 0: last frame).
+    pub const DATA_FLAGS: usize = 15;
+    /// Ack: flags (bit 0: stream complete).
+    pub const ACK_FLAGS: usize = 12;
+    /// Ack, result: the sending back-end's epoch (u16).
+    pub const EPOCH: Field = 13..15;
+    /// Error: the error code.
+    pub const ERROR_CODE: Field = 12..14;
+    /// Error: the argument (a back-end's part index).
+    pub const ERROR_ARG: Field = 14..16;
+
+    /// Request: the count of numbers that follow.
+    pub const REQUEST_TOTAL: Field = 16..24;
+    /// Ack: the selective-acknowledgement bitmap.
+    pub const ACK_SACK: Field = 16..48;
+    /// Result: numbers reduced.
+    pub const RESULT_COUNT: Field = 16..24;
+    /// Result: the value, 24-byte two's complement.
+    pub const RESULT_VALUE: Field = 24..48;
+}
 
 /// Identifies one job end to end (client request to back-end result).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -60,6 +113,8 @@ pub enum Kind {
     Error = 5,
     /// AWS to back-end: forget this job.
     Abort = 6,
+    /// AWS to client: the request is taken; send the numbers (carries the job id).
+    Accept = 7,
 }
 
 impl Kind {
@@ -71,6 +126,7 @@ impl Kind {
             4 => Kind::Result,
             5 => Kind::Error,
             6 => Kind::Abort,
+            7 => Kind::Accept,
             _ => return None,
         })
     }
@@ -190,6 +246,7 @@ impl<'a> Values<'a> {
 /// sends its result to the client with epoch 0.
 /// | Error | code (u16), argument (u16) | none |
 /// | Abort | 0, 0, 0, 0 | none |
+/// | Accept | 0, 0, 0, 0 | none |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// Start of a job: reduce `total` numbers with `op`.
@@ -251,6 +308,11 @@ pub enum Frame<'a> {
     },
     /// Forget a job.
     Abort {
+        /// Job.
+        job: JobId,
+    },
+    /// The AWS took the client's request as this job; the numbers may follow.
+    Accept {
         /// Job.
         job: JobId,
     },
@@ -361,9 +423,9 @@ impl Header {
         let kind = Kind::from_u8(kind).ok_or(WireError::BadKind(kind))?;
         Ok(Header {
             kind,
-            job: JobId(be_u32(buf, 4)),
-            seq: be_u32(buf, 8),
-            aux: array_at(buf, 12),
+            job: JobId(be_u32(buf, field::JOB.start)),
+            seq: be_u32(buf, field::SEQ.start),
+            aux: array_at(buf, field::AUX.start),
         })
     }
 
@@ -383,7 +445,7 @@ impl Header {
             }
             Kind::Ack => SACK_BYTES,
             Kind::Result => 8 + I192_BYTES,
-            Kind::Error | Kind::Abort => 0,
+            Kind::Error | Kind::Abort | Kind::Accept => 0,
         })
     }
 
@@ -415,7 +477,7 @@ impl<'a> Frame<'a> {
         if buf.len() > len {
             return Err(WireError::TrailingBytes);
         }
-        let body = buf.get(HEADER_LEN..).unwrap_or(&[]);
+        let body = buf.get(field::BODY..).unwrap_or(&[]);
         let [a0, a1, a2, a3] = h.aux;
         let job = h.job;
         let seq_zero = |f: Frame<'a>| {
@@ -433,7 +495,7 @@ impl<'a> Frame<'a> {
                 seq_zero(Frame::Request {
                     job,
                     op: parse_op(a0)?,
-                    total: be_u64(body, 0),
+                    total: be_u64(buf, field::REQUEST_TOTAL.start),
                 })
             }
             Kind::Data => {
@@ -456,7 +518,7 @@ impl<'a> Frame<'a> {
                     job,
                     cum: h.seq,
                     complete: a0 & 1 != 0,
-                    sack: Sack(array_at(body, 0)),
+                    sack: Sack(array_at(buf, field::ACK_SACK.start)),
                     epoch: Epoch(u16::from_be_bytes([a1, a2])),
                 })
             }
@@ -467,8 +529,8 @@ impl<'a> Frame<'a> {
                 seq_zero(Frame::Result {
                     job,
                     op: parse_op(a0)?,
-                    count: be_u64(body, 0),
-                    value: I192::from_be_bytes(array_at(body, 8)),
+                    count: be_u64(buf, field::RESULT_COUNT.start),
+                    value: I192::from_be_bytes(array_at(buf, field::RESULT_VALUE.start)),
                     epoch: Epoch(u16::from_be_bytes([a1, a2])),
                 })
             }
@@ -486,6 +548,12 @@ impl<'a> Frame<'a> {
                 }
                 seq_zero(Frame::Abort { job })
             }
+            Kind::Accept => {
+                if h.aux != [0; 4] {
+                    return Err(WireError::Reserved);
+                }
+                seq_zero(Frame::Accept { job })
+            }
         }
     }
 
@@ -497,7 +565,8 @@ impl<'a> Frame<'a> {
             | Frame::Ack { job, .. }
             | Frame::Result { job, .. }
             | Frame::Error { job, .. }
-            | Frame::Abort { job } => job,
+            | Frame::Abort { job }
+            | Frame::Accept { job } => job,
         }
     }
 
@@ -509,7 +578,7 @@ impl<'a> Frame<'a> {
                 Frame::Data { values, .. } => values.as_bytes().len(),
                 Frame::Ack { .. } => SACK_BYTES,
                 Frame::Result { .. } => 8 + I192_BYTES,
-                Frame::Error { .. } | Frame::Abort { .. } => 0,
+                Frame::Error { .. } | Frame::Abort { .. } | Frame::Accept { .. } => 0,
             }
     }
 
@@ -529,7 +598,7 @@ impl<'a> Frame<'a> {
         }
         let (kind, job, seq, aux) = match *self {
             Frame::Request { job, op, total } => {
-                put(buf, HEADER_LEN, &total.to_be_bytes());
+                put(buf, field::REQUEST_TOTAL.start, &total.to_be_bytes());
                 (Kind::Request, job, 0, [op.code(), 0, 0, 0])
             }
             Frame::Data {
@@ -539,7 +608,7 @@ impl<'a> Frame<'a> {
                 last,
                 values,
             } => {
-                put(buf, HEADER_LEN, values.as_bytes());
+                put(buf, field::BODY, values.as_bytes());
                 let [c0, c1] = (values.len() as u16).to_be_bytes();
                 (Kind::Data, job, seq, [c0, c1, op.code(), u8::from(last)])
             }
@@ -550,7 +619,7 @@ impl<'a> Frame<'a> {
                 sack,
                 epoch,
             } => {
-                put(buf, HEADER_LEN, &sack.0);
+                put(buf, field::ACK_SACK.start, &sack.0);
                 let [e0, e1] = epoch.0.to_be_bytes();
                 (Kind::Ack, job, cum, [u8::from(complete), e0, e1, 0])
             }
@@ -561,8 +630,8 @@ impl<'a> Frame<'a> {
                 value,
                 epoch,
             } => {
-                put(buf, HEADER_LEN, &count.to_be_bytes());
-                put(buf, HEADER_LEN + 8, &value.to_be_bytes());
+                put(buf, field::RESULT_COUNT.start, &count.to_be_bytes());
+                put(buf, field::RESULT_VALUE.start, &value.to_be_bytes());
                 let [e0, e1] = epoch.0.to_be_bytes();
                 (Kind::Result, job, 0, [op.code(), e0, e1, 0])
             }
@@ -572,12 +641,9 @@ impl<'a> Frame<'a> {
                 (Kind::Error, job, 0, [c0, c1, g0, g1])
             }
             Frame::Abort { job } => (Kind::Abort, job, 0, [0; 4]),
+            Frame::Accept { job } => (Kind::Accept, job, 0, [0; 4]),
         };
-        put(buf, 0, &MAGIC.to_be_bytes());
-        put(buf, 2, &[VERSION, kind as u8]);
-        put(buf, 4, &job.0.to_be_bytes());
-        put(buf, 8, &seq.to_be_bytes());
-        put(buf, 12, &aux);
+        put_header(buf, kind, job, seq, aux);
         Ok(len)
     }
 }
@@ -610,12 +676,24 @@ pub fn emit_data(
         }
     }
     let [c0, c1] = (values.len() as u16).to_be_bytes();
-    put(header, 0, &MAGIC.to_be_bytes());
-    put(header, 2, &[VERSION, Kind::Data as u8]);
-    put(header, 4, &job.0.to_be_bytes());
-    put(header, 8, &seq.to_be_bytes());
-    put(header, 12, &[c0, c1, op.code(), u8::from(last)]);
+    put_header(
+        header,
+        Kind::Data,
+        job,
+        seq,
+        [c0, c1, op.code(), u8::from(last)],
+    );
     Ok(len)
+}
+
+/// Writes the 16-byte header at the start of `buf` (ignored if it does not fit).
+fn put_header(buf: &mut [u8], kind: Kind, job: JobId, seq: u32, aux: [u8; 4]) {
+    put(buf, field::MAGIC.start, &MAGIC.to_be_bytes());
+    put(buf, field::VERSION, &[VERSION]);
+    put(buf, field::KIND, &[kind as u8]);
+    put(buf, field::JOB.start, &job.0.to_be_bytes());
+    put(buf, field::SEQ.start, &seq.to_be_bytes());
+    put(buf, field::AUX.start, &aux);
 }
 
 #[cfg(test)]
@@ -679,6 +757,43 @@ mod tests {
             arg: 2,
         });
         round_trip(Frame::Abort { job });
+        round_trip(Frame::Accept { job });
+    }
+
+    #[test]
+    fn fields_tile_the_header_and_bodies() {
+        assert_eq!(field::MAGIC.end, field::VERSION);
+        assert_eq!(field::KIND + 1, field::JOB.start);
+        assert_eq!(field::JOB.end, field::SEQ.start);
+        assert_eq!(field::SEQ.end, field::AUX.start);
+        assert_eq!(field::AUX.end, HEADER_LEN);
+        assert_eq!(field::BODY, HEADER_LEN);
+        assert_eq!(field::ACK_SACK.len(), SACK_BYTES);
+        assert_eq!(field::RESULT_VALUE.len(), I192_BYTES);
+        assert_eq!(field::RESULT_COUNT.end, field::RESULT_VALUE.start);
+        let mut b = [0u8; 64];
+        let n = Frame::Accept {
+            job: JobId(0x0102_0304),
+        }
+        .emit(&mut b)
+        .unwrap();
+        assert_eq!(n, HEADER_LEN);
+        assert_eq!(b[field::KIND], Kind::Accept as u8);
+        assert_eq!(b[field::JOB], [1, 2, 3, 4]);
+        let n = Frame::Result {
+            job: JobId(1),
+            op: Op::Max,
+            count: 9,
+            value: I192::from_i64(-2),
+            epoch: Epoch(0x0506),
+        }
+        .emit(&mut b)
+        .unwrap();
+        assert_eq!(n, field::RESULT_VALUE.end);
+        assert_eq!(b[field::OP], Op::Max.code());
+        assert_eq!(b[field::EPOCH], [5, 6]);
+        assert_eq!(b[field::RESULT_COUNT], 9u64.to_be_bytes());
+        assert_eq!(b[field::RESULT_VALUE], I192::from_i64(-2).to_be_bytes());
     }
 
     #[test]
@@ -688,11 +803,15 @@ mod tests {
         let n = emit_data(&mut buf, JobId(1), 2, Op::Sum, false, &values).unwrap();
         assert_eq!(n, MAX_DATAGRAM);
         assert_eq!(MAX_VALUES, 182);
+        // The layout as the README writes it, byte for byte (independent of `field`).
         assert_eq!(
             &buf[..16],
             &[0x4f, 0x46, 1, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 182, 3, 0]
         );
         assert_eq!(&buf[16..24], &[0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(buf[field::DATA_COUNT], [0, 182]);
+        assert_eq!(buf[field::DATA_OP], Op::Sum.code());
+        assert_eq!(buf[field::DATA_FLAGS], 0);
         match Frame::parse(&buf[..n]).unwrap() {
             Frame::Data { values: v, .. } => assert!(v.iter().eq(values.iter().copied())),
             other => panic!("{other:?}"),
@@ -712,22 +831,22 @@ mod tests {
         let mut buf = [0u8; 16];
         Frame::Abort { job: JobId(3) }.emit(&mut buf).unwrap();
         let mut bad = buf;
-        bad[0] = 0;
+        bad[field::MAGIC.start] = 0;
         assert_eq!(Frame::parse(&bad), Err(WireError::BadMagic));
         let mut bad = buf;
-        bad[2] = 9;
+        bad[field::VERSION] = 9;
         assert_eq!(Frame::parse(&bad), Err(WireError::BadVersion(9)));
         let mut bad = buf;
-        bad[3] = 0;
+        bad[field::KIND] = 0;
         assert_eq!(Frame::parse(&bad), Err(WireError::BadKind(0)));
         let mut bad = buf;
-        bad[15] = 1;
+        bad[field::AUX.end - 1] = 1;
         assert_eq!(Frame::parse(&bad), Err(WireError::Reserved));
         assert_eq!(Frame::parse(&buf[..3]), Err(WireError::Truncated));
         assert_eq!(Frame::parse(&[]), Err(WireError::Truncated));
         let mut data = [0u8; 16];
         emit_data(&mut data, JobId(1), 0, Op::Sum, false, &[]).unwrap();
-        data[12] = 0xff; // count 0xff00
+        data[field::DATA_COUNT.start] = 0xff; // count 0xff00
         assert_eq!(Frame::parse(&data), Err(WireError::BadCount(0xff00)));
         let mut err = [0u8; 16];
         Frame::Error {
@@ -737,7 +856,7 @@ mod tests {
         }
         .emit(&mut err)
         .unwrap();
-        err[13] = 99;
+        err[field::ERROR_CODE.end - 1] = 99;
         assert_eq!(Frame::parse(&err), Err(WireError::BadErrorCode(99)));
     }
 
