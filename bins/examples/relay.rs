@@ -4,9 +4,9 @@
 //! datagrams in each direction. Point an AWS at it with OFFLOAD_HOST_A/B/C=RELAY_HOST,
 //! and start back-ends A, B and C with OFFLOAD_HOST_AWS=127.0.0.3, .4 and .5: the relay
 //! sends to each from there, at the AWS's UDP port (back-ends take jobs only from it).
-//! Prints "relay ready" once listening; runs until killed. Each line read on stdin makes it
-//! print what the three relays have seen so far (the bench's datagrams-per-frame figure):
-//! `stats data_sent=N unique=N replies=N faulted=N`.
+//! Prints "relay ready" once listening; runs until killed.
+//! Each line read on stdin makes it print what the three relays have seen so far (the
+//! bench's datagrams-per-frame figure): `stats data_sent=N unique=N replies=N faulted=N`.
 
 #[path = "../tests/support/relay.rs"]
 mod relay;

@@ -9,4 +9,5 @@ pub mod client;
 pub mod config;
 pub mod messages;
 pub mod net;
+pub mod progress;
 pub mod server;

@@ -71,7 +71,7 @@ pub mod field {
     pub const DATA_FLAGS: usize = 15;
     /// Ack: flags (bit 0: stream complete).
     pub const ACK_FLAGS: usize = 12;
-    /// Ack, result: the sending back-end's epoch (u16).
+    /// Ack, result: the sending back-end's epoch (u16; zero from the AWS).
     pub const EPOCH: Field = 13..15;
     /// Error: the error code.
     pub const ERROR_CODE: Field = 12..14;
@@ -785,13 +785,13 @@ mod tests {
             op: Op::Max,
             count: 9,
             value: I192::from_i64(-2),
-            epoch: Epoch(0x0506),
+            epoch: Epoch(0xBEEF),
         }
         .emit(&mut b)
         .unwrap();
         assert_eq!(n, field::RESULT_VALUE.end);
         assert_eq!(b[field::OP], Op::Max.code());
-        assert_eq!(b[field::EPOCH], [5, 6]);
+        assert_eq!(b[field::EPOCH], [0xBE, 0xEF]);
         assert_eq!(b[field::RESULT_COUNT], 9u64.to_be_bytes());
         assert_eq!(b[field::RESULT_VALUE], I192::from_i64(-2).to_be_bytes());
     }
