@@ -128,12 +128,8 @@ fn start() -> Result<Never, String> {
     };
     let udp_addr = cfg.aws_udp_addr().map_err(|e| e.0)?;
     let tcp_addr = cfg.aws_tcp_addr().map_err(|e| e.0)?;
-    let udp = UdpSocket::bind(udp_addr).map_err(|e| {
-        format!(
-            "cannot bind UDP {udp_addr}: {e}{}",
-            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
-        )
-    })?;
+    // One socket for the three back-ends, of their family (dual-stack if they mix).
+    let (udp, backends) = crate::net::bind_reply_socket(udp_addr, backends)?;
     let listener = TcpListener::bind(tcp_addr).map_err(|e| {
         format!(
             "cannot bind TCP {tcp_addr}: {e}{}",
@@ -141,7 +137,11 @@ fn start() -> Result<Never, String> {
         )
     })?;
     let granted = tune_udp(&udp);
-    let gso = cfg.gso && enable_gso(&udp, MAX_DATAGRAM);
+    // Offload only where a full frame fits the route to every back-end (IPv6 on a
+    // 1500-byte link does not): on such a socket the kernel would refuse every send.
+    let gso = cfg.gso
+        && crate::net::segments_fit(&backends, MAX_DATAGRAM)
+        && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
         cfg,
         "aws: UDP receive buffer {granted} bytes; segmentation offload {gso}; back-ends {backends:?}"

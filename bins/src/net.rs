@@ -7,7 +7,7 @@
 use offload_core::transfer::Instant;
 use offload_core::wire::{Frame, Header, WireError, HEADER_LEN, MAX_DATAGRAM};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -37,7 +37,8 @@ pub fn tune_udp(sock: &UdpSocket) -> usize {
             let _ = setsockopt_int(fd, plain, size);
         }
     }
-    getsockopt_int(fd, libc::SO_RCVBUF).map_or(0, |v| usize::try_from(v).unwrap_or(0))
+    getsockopt_at(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        .map_or(0, |v| usize::try_from(v).unwrap_or(0))
 }
 
 /// Linux's UDP segmentation offload option (`linux/udp.h`); the libc crate defines it
@@ -83,14 +84,14 @@ fn setsockopt_at(
     }
 }
 
-fn getsockopt_int(fd: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
+fn getsockopt_at(fd: libc::c_int, level: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: as above; `value` and `len` are live and `len` holds value's size.
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            libc::SOL_SOCKET,
+            level,
             opt,
             (&mut value as *mut libc::c_int).cast(),
             &mut len,
@@ -210,6 +211,92 @@ pub fn bind_hint(e: &io::Error, program: &str, host_var: &str) -> String {
         io::ErrorKind::PermissionDenied => " (a port below 1024 needs root)".to_string(),
         _ => String::new(),
     }
+}
+
+/// Where the AWS binds its one UDP socket, and the back-ends' addresses as that socket
+/// names them (it recognises replies by source address). When the AWS's host and the
+/// three back-ends share a family, that is the AWS host's own address, unchanged. When
+/// the families mix, it is `[::]`: an IPv6 socket on every address, which on Linux
+/// (net.ipv6.bindv6only = 0, the default) also carries IPv4, with the IPv4 back-ends
+/// written as IPv4-mapped addresses (`::ffff:10.0.0.2`), as that socket reports them.
+pub fn reply_socket(own: SocketAddr, backends: [SocketAddr; 3]) -> (SocketAddr, [SocketAddr; 3]) {
+    if backends.iter().all(|b| b.is_ipv4() == own.is_ipv4()) {
+        return (own, backends);
+    }
+    let mapped = backends.map(|b| match b {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    });
+    (
+        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), own.port()),
+        mapped,
+    )
+}
+
+/// The MTU of the route to `peer` as the kernel knows it (IP_MTU / IPV6_MTU of a UDP
+/// socket connected there; nothing is sent), or `None` when it cannot tell.
+pub fn route_mtu(peer: SocketAddr) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let peer = match peer {
+        SocketAddr::V6(a) => a
+            .ip()
+            .to_ipv4_mapped()
+            .map_or(peer, |v4| SocketAddr::new(v4.into(), a.port())),
+        v4 => v4,
+    };
+    let (any, level, opt) = match peer {
+        SocketAddr::V4(_) => ("0.0.0.0:0", libc::IPPROTO_IP, libc::IP_MTU),
+        SocketAddr::V6(_) => ("[::]:0", libc::IPPROTO_IPV6, libc::IPV6_MTU),
+    };
+    let probe = UdpSocket::bind(any).ok()?;
+    probe.connect(peer).ok()?;
+    let mtu = getsockopt_at(probe.as_raw_fd(), level, opt).ok()?;
+    usize::try_from(mtu).ok()
+}
+
+/// Whether `segment`-byte datagrams fit one packet on the route to every back-end, as
+/// segmentation offload needs: the kernel refuses every send, offloaded or not, on a
+/// socket whose segment size does not fit the route, so no frame would get through.
+/// A full frame fits Ethernet's 1500 bytes over IPv4 (1472 + 28) but not over IPv6
+/// (1472 + 48); there the frames go one per send and the kernel fragments them.
+pub fn segments_fit(backends: &[SocketAddr], segment: usize) -> bool {
+    backends.iter().all(|b| {
+        let v4 = match b {
+            SocketAddr::V4(_) => true,
+            SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_some(),
+        };
+        let headers = if v4 { 20 + 8 } else { 40 + 8 };
+        route_mtu(*b).is_some_and(|mtu| segment + headers <= mtu)
+    })
+}
+
+/// Binds the AWS's UDP socket where [`reply_socket`] says; returns it with the
+/// back-ends' addresses as it names them.
+///
+/// # Errors
+/// A message naming the address when the bind fails, or when the back-ends mix
+/// families and this system's IPv6 sockets do not carry IPv4.
+pub fn bind_reply_socket(
+    own: SocketAddr,
+    backends: [SocketAddr; 3],
+) -> Result<(UdpSocket, [SocketAddr; 3]), String> {
+    let (at, backends) = reply_socket(own, backends);
+    // A new IPv6 socket carries IPv4 too unless this system setting says otherwise.
+    let v6_only =
+        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "1");
+    if at != own && v6_only {
+        return Err(format!(
+            "the hosts mix IPv4 and IPv6 addresses, but an IPv6 socket ({at}) does not \
+             carry IPv4 here (net.ipv6.bindv6only = 1): give the AWS and the back-ends one family"
+        ));
+    }
+    let sock = UdpSocket::bind(at).map_err(|e| {
+        format!(
+            "cannot bind UDP {at}: {e}{}",
+            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
+        )
+    })?;
+    Ok((sock, backends))
 }
 
 /// A job id nobody off the path can guess: 32 bits from the OS-seeded hasher.
@@ -520,5 +607,78 @@ mod tests {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         // Root gets 4 MiB (doubled by Linux); others at least the system default.
         assert!(tune_udp(&s) >= 200_000);
+    }
+
+    #[test]
+    fn reply_socket_keeps_one_family_and_goes_dual_stack_for_a_mix() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let v4 = [
+            a("10.0.0.2:21319"),
+            a("10.0.0.3:22319"),
+            a("10.0.0.4:23319"),
+        ];
+        assert_eq!(
+            reply_socket(a("10.0.0.1:24319"), v4),
+            (a("10.0.0.1:24319"), v4)
+        );
+        let v6 = [a("[::1]:21319"), a("[fd00::3]:22319"), a("[::1]:23319")];
+        assert_eq!(reply_socket(a("[::1]:24319"), v6), (a("[::1]:24319"), v6));
+        // IPv4 AWS, one IPv6 back-end: every address, IPv4 back-ends mapped.
+        let mixed = [a("127.0.0.1:21319"), a("[::1]:22319"), a("10.0.0.4:23319")];
+        assert_eq!(
+            reply_socket(a("127.0.0.1:24319"), mixed),
+            (
+                a("[::]:24319"),
+                [
+                    a("[::ffff:127.0.0.1]:21319"),
+                    a("[::1]:22319"),
+                    a("[::ffff:10.0.0.4]:23319")
+                ]
+            )
+        );
+        // IPv6 AWS, IPv4 back-ends.
+        assert_eq!(reply_socket(a("[::1]:24319"), v4).0, a("[::]:24319"));
+    }
+
+    #[test]
+    fn a_dual_stack_reply_socket_hears_both_families_as_planned() {
+        if UdpSocket::bind("[::1]:0").is_err() {
+            return eprintln!("SKIPPED: no IPv6 on this machine");
+        }
+        let b4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b6 = UdpSocket::bind("[::1]:0").unwrap();
+        let own: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let backs = [
+            b4.local_addr().unwrap(),
+            b6.local_addr().unwrap(),
+            b4.local_addr().unwrap(),
+        ];
+        let (sock, named) = bind_reply_socket(own, backs).unwrap();
+        let port = sock.local_addr().unwrap().port();
+        for (i, b) in [&b4, &b6].into_iter().enumerate() {
+            sock.send_to(&[i as u8], named[i]).unwrap();
+            let mut buf = [0u8; 4];
+            let (_, from) = b.recv_from(&mut buf).unwrap();
+            assert_eq!(from.port(), port);
+            b.send_to(&[7], from).unwrap();
+            let (_, src) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(src, named[i], "a reply names its back-end as planned");
+        }
+    }
+
+    #[test]
+    fn full_frames_fit_loopback_routes_of_both_families() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Loopback's MTU is 65536: a full frame fits with either header.
+        assert!(route_mtu(a("127.0.0.1:9")).is_some_and(|m| m >= 1500));
+        assert!(segments_fit(
+            &[a("127.0.0.1:9"), a("[::ffff:127.0.0.1]:9")],
+            MAX_DATAGRAM
+        ));
+        if UdpSocket::bind("[::1]:0").is_ok() {
+            assert!(segments_fit(&[a("[::1]:9")], MAX_DATAGRAM));
+        }
+        // Nothing fits a datagram bigger than the route.
+        assert!(!segments_fit(&[a("127.0.0.1:9")], 1 << 20));
     }
 }

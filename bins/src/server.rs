@@ -39,9 +39,11 @@ pub fn main(part: Part) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (addr, aws) = match (cfg.backend_addr(part), cfg.aws_udp_addr()) {
-        (Ok(a), Ok(w)) => (a, w),
-        (Err(e), _) | (_, Err(e)) => {
+    // The AWS as this back-end sees it: over this back-end's address family.
+    let own = cfg.backend_addr(part);
+    let (addr, aws) = match own.and_then(|a| Ok((a, cfg.aws_udp_addr_seen_from(a)?))) {
+        Ok(pair) => pair,
+        Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::FAILURE;
         }
