@@ -297,6 +297,21 @@ fn an_unchanged_big_file_is_exact_after_a_stop_mid_stream() {
 }
 
 #[test]
+fn a_client_stopped_mid_stream_longer_than_its_timeout_carries_on() {
+    // Ctrl-Z for 2.5 s with OFFLOAD_TIMEOUT_MS=1000, then fg: the AWS was never the one
+    // that stopped, so the job goes on and is exact.
+    let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_TIMEOUT_MS", "1000")]);
+    let (xs, text) = small_numbers(BIG, 17);
+    let dir = tempdir::TempDir::new("longstop");
+    let client = client_stopped_mid_stream(&c, dir.path(), &text, "max");
+    std::thread::sleep(Duration::from_millis(2500));
+    cont(client.pid());
+    let (status, lines, err) = client.finish(Duration::from_secs(60));
+    assert!(status.success(), "{err}");
+    assert_eq!(lines, client_lines("max", xs.len(), &expect("max", &xs)));
+}
+
+#[test]
 fn a_client_stopped_while_waiting_for_its_answer_gets_it() {
     let c = Cluster::start();
     let xs: Vec<i64> = (0..3000).map(|i| i * 11 - 7000).collect();
