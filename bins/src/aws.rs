@@ -399,7 +399,8 @@ fn refuse(mut stream: TcpStream, job: JobId, code: ErrorCode, arg: u16) {
         match stream.read(&mut sink) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) if is_timeout(&e) => {}
+            // Ctrl-Z and fg interrupt the read: keep draining.
+            Err(e) if is_timeout(&e) || crate::net::is_interrupted(&e) => {}
             Err(_) => break,
         }
     }
