@@ -179,22 +179,19 @@ pub fn recv_from_by(
     }
 }
 
-/// Writes all of `buf`, giving up when the peer takes nothing for `stall`: each byte
-/// accepted starts the bound again, so a slow reader is waited for and a stopped one is
-/// not. Interrupted waits resume with the time that is left.
+/// Writes all of `buf` within `limit`, or gives up: a peer that takes no bytes, or takes
+/// them a trickle at a time (a stopped reader whose kernel buffer is compacting), ends
+/// the wait at the same bound. Interrupted waits resume with the time that is left.
 ///
 /// # Errors
-/// `TimedOut` when the peer took nothing for `stall`; otherwise the write's error.
-pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], stall: Duration) -> io::Result<()> {
-    let mut deadline = std::time::Instant::now() + stall;
+/// `TimedOut` when `buf` was not all taken within `limit`; otherwise the write's error.
+pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], limit: Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
     while !buf.is_empty() {
         stream.set_write_timeout(Some(time_left(deadline)?))?;
         match stream.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf = buf.get(n..).unwrap_or(&[]);
-                deadline = std::time::Instant::now() + stall;
-            }
+            Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
             Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
             Err(e) => return Err(e),
         }
@@ -536,6 +533,73 @@ mod tests {
         let mut buf = [0u8; 65536];
         let sizes: Vec<usize> = (0..4).map(|_| rx.recv(&mut buf).unwrap()).collect();
         assert_eq!(sizes, [MAX_DATAGRAM, MAX_DATAGRAM, MAX_DATAGRAM, 100]);
+    }
+
+    /// A reader whose first calls are interrupted, as after Ctrl-Z and fg.
+    struct Interrupted<'a>(u32, &'a [u8]);
+
+    impl Read for Interrupted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 > 0 {
+                self.0 -= 1;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            Trickle(self.1, 1000).read(buf)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        let mut b = [0u8; MAX_DATAGRAM];
+        let n = emit_data(&mut b, JobId(1), 0, Op::Sum, true, &[7]).unwrap();
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        let mut src = Interrupted(3, &b[..n]);
+        assert_eq!(r.next_blocking(&mut src).unwrap(), Some(n));
+        let mut calls = 0;
+        let v = retry(|| {
+            calls += 1;
+            if calls < 4 {
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(v.unwrap(), 4);
+    }
+
+    #[test]
+    fn deadlines_bound_reads_and_writes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        // Nothing to read: TimedOut at the deadline, not before.
+        let t = std::time::Instant::now();
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        let e = r
+            .next_by(&mut client, t + Duration::from_millis(100))
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        // A peer that never reads: the write gives up within its limit.
+        let big = vec![0u8; 64 << 20];
+        let t = std::time::Instant::now();
+        let e = write_all_within(&mut client, &big, Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn only_an_address_in_use_suggests_another_instance() {
+        let hint = |k: io::ErrorKind| bind_hint(&k.into(), "serverA", "OFFLOAD_HOST_A");
+        assert_eq!(
+            hint(io::ErrorKind::AddrInUse),
+            " (is another serverA still running?)"
+        );
+        assert_eq!(
+            hint(io::ErrorKind::AddrNotAvailable),
+            " (no interface of this machine has that address: check OFFLOAD_HOST_A)"
+        );
+        assert_eq!(hint(io::ErrorKind::Other), "");
     }
 
     #[test]
