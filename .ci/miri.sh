@@ -16,6 +16,6 @@ if ! cargo +nightly miri --version >/dev/null 2>&1; then
 fi
 cargo +nightly miri setup >/dev/null 2>&1 || cargo +nightly miri setup || die "cargo miri setup"
 # A separate target dir: Miri's artefacts must not replace the normal build's.
-CARGO_TARGET_DIR="$root/target/miri" cargo +nightly miri test --locked -p offload-core ||
+CARGO_TARGET_DIR="$root/target/miri" cargo +nightly miri test --locked -p offload-core "$@" ||
     die "cargo +nightly miri test -p offload-core"
 echo "miri: offload-core's unit tests pass under Miri in $((SECONDS - start)) s"

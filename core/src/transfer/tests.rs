@@ -257,10 +257,14 @@ fn receiver_rejects_contradictions_and_suppresses_duplicates() {
 /// The bitmap against a plain set of sequence numbers, over seeded arrival orders
 /// that span the whole 257-frame window and beyond.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "checks 256 SACK bits against a set per step: minutes per seed under Miri; the \
+              back-end and lossy-link tests run the same bitmap code under Miri"
+)]
 fn bitmap_receiver_matches_a_set() {
     use std::collections::BTreeSet;
-    let seeds = if cfg!(miri) { 4 } else { 40u64 };
-    for seed in 0..seeds {
+    for seed in 0..40u64 {
         let mut rng = Rng::new(seed);
         let total = 1 + (rng.next() % 900) as u32;
         let mut rx: Receiver<300> = Receiver::new();
