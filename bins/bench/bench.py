@@ -313,6 +313,7 @@ class Run:
     err: str
     maxrss_kb: int
     timed_out: bool = False
+    cpu: float = 0.0  # user + system seconds of the process itself
 
 
 def run_timed(argv: list[str], cwd: Path, env: dict | None = None,
@@ -352,7 +353,7 @@ def run_timed(argv: list[str], cwd: Path, env: dict | None = None,
         err.seek(0)
         return Run(t1 - t0, p.returncode, out.read().decode(errors="replace"),
                    err.read().decode(errors="replace"), usage.ru_maxrss,
-                   timed_out.is_set())
+                   timed_out.is_set(), usage.ru_utime + usage.ru_stime)
 
 
 def port_free(proto: str, port: int) -> bool:
@@ -537,6 +538,10 @@ class Session:
     runs: dict[str, list[float]] = field(default_factory=dict)
     scalar: dict[str, float] = field(default_factory=dict)
     base: dict[str, float] = field(default_factory=dict)
+    # The client's own CPU seconds (user + system, median): less moved by other load than
+    # wall time, and what a client-side change (e.g. the digest) costs.
+    cpu: dict[str, float] = field(default_factory=dict)
+    base_cpu: dict[str, float] = field(default_factory=dict)
     client_kb: int | None = None
     hwm: dict[str, int | None] = field(default_factory=dict)
 
@@ -633,14 +638,19 @@ def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) ->
         if base_servers is not None:
             base_servers.start()
         for func in ("sum", "sos"):
-            ours, sc, bs = [], [], []
+            ours, sc, bs, cpu, bcpu = [], [], [], [], []
             for _ in range(RUNS):
-                ours.append(run_client(ds, func, meta).seconds)
+                r = run_client(ds, func, meta)
+                ours.append(r.seconds)
+                cpu.append(r.cpu)
                 if scalar is not None:
                     sc.append(run_scalar(scalar, ds, func, meta))
                 if base_servers is not None:
-                    bs.append(run_client(ds, func, meta, base, base_id()).seconds)
+                    r = run_client(ds, func, meta, base, base_id())
+                    bs.append(r.seconds)
+                    bcpu.append(r.cpu)
             sess.runs[func] = ours
+            sess.cpu[func] = statistics.median(cpu)
             sess.times[func] = statistics.median(ours)
             extra = ""
             if sc:
@@ -648,7 +658,9 @@ def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) ->
                 extra += f"; scalar C {fmt_s(sess.scalar[func])} s"
             if bs:
                 sess.base[func] = statistics.median(bs)
-                extra += f"; base {BASE} {fmt_s(sess.base[func])} s"
+                sess.base_cpu[func] = statistics.median(bcpu)
+                extra += (f"; base {BASE} {fmt_s(sess.base[func])} s; client CPU ours "
+                          f"{fmt_s(sess.cpu[func])} s, base {fmt_s(sess.base_cpu[func])} s")
             log(f"  ours {func} on {ds.name}: {fmt_s(sess.times[func])} s "
                 f"(runs: {', '.join(f'{s:.3f}' for s in ours)}), answer exact{extra}")
         sess.client_kb = run_client(ds, "sos", meta, rss=True).maxrss_kb
@@ -1039,7 +1051,9 @@ def main() -> int:
                             sess.times[func], "yes", "client start to exit"))
             if func in sess.base:
                 rows.append(Row(ds.name, func, f"offload at {BASE}", sess.base[func],
-                                sess.times[func], "yes", "before/after, same run"))
+                                sess.times[func], "yes",
+                                f"before/after, same run; client CPU {sess.base_cpu[func]:.3f}"
+                                f" s vs ours {sess.cpu[func]:.3f} s"))
             if scalar is not None:
                 rows.append(Row(ds.name, func, "scalar C (gcc -O2)", sess.scalar[func],
                                 sess.times[func], "yes", "bins/bench/scalar.c"))
@@ -1182,8 +1196,10 @@ def main() -> int:
         for func in ("sum", "sos"):
             if func in big.base:
                 x = big.times[func] / big.base[func]
-                goals.append((f"{func} vs {BASE} ({lines_label(big.ds.lines)}), before/after",
-                              "report", f"{x:.2f}", "-"))
+                c = big.cpu[func] / big.base_cpu[func] if big.base_cpu[func] else 0
+                goals.append((f"./client {func} now / at {BASE} ({lines_label(big.ds.lines)})",
+                              "small", f"wall {x:.2f}, client CPU {c:.2f} "
+                              f"({big.cpu[func]:.3f} / {big.base_cpu[func]:.3f} s)", "-"))
     log("Goals (issue 11), each a ratio of figures from this run:")
     print_table(["goal", "target", "measured", "verdict"], [list(g) for g in goals], set(),
                 group=None)
