@@ -760,10 +760,14 @@ def build_base() -> Path | None:
     if not BUILD:
         raise SetupError(f"BENCH_BASE={BASE} is not built in {tree} and BENCH_BUILD=0")
     log(f"building {BASE} ({sha[:12]}) into {tree.relative_to(REPO)} (once)")
-    if not tree.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "worktree", "add", "--detach", str(tree), sha], cwd=REPO,
-                       check=True, capture_output=True)
+    if not (tree / "Cargo.toml").exists():
+        # A plain export (git archive), not a worktree: nothing is registered in the
+        # repository, and `make clean` removes it with the rest of target/.
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.Popen(["git", "archive", sha], cwd=REPO, stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
+        if archive.wait() != 0:
+            raise SetupError(f"git archive {sha} failed")
     r = subprocess.run(["cargo", "build", "--release", "--locked", "-p", "offload-bins"],
                        cwd=tree, capture_output=True, text=True)
     if r.returncode != 0:
