@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
-use crate::net::{enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled};
+use crate::net::{
+    bind_hint, enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled,
+};
 use offload_core::dispatch::{Dispatch, DispatchError, PartEvent};
 use offload_core::split::Part;
 use offload_core::wire::{ErrorCode, Frame, JobId, Sack, MAX_DATAGRAM};
@@ -126,12 +128,20 @@ fn start() -> Result<Never, String> {
     };
     let udp_addr = cfg.aws_udp_addr().map_err(|e| e.0)?;
     let tcp_addr = cfg.aws_tcp_addr().map_err(|e| e.0)?;
-    let udp = UdpSocket::bind(udp_addr)
-        .map_err(|e| format!("cannot bind UDP {udp_addr}: {e} (is another aws still running?)"))?;
-    let listener = TcpListener::bind(tcp_addr)
-        .map_err(|e| format!("cannot bind TCP {tcp_addr}: {e} (is another aws still running?)"))?;
+    // One socket for the three back-ends, of their family (dual-stack if they mix).
+    let (udp, backends) = crate::net::bind_reply_socket(udp_addr, backends)?;
+    let listener = TcpListener::bind(tcp_addr).map_err(|e| {
+        format!(
+            "cannot bind TCP {tcp_addr}: {e}{}",
+            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
+        )
+    })?;
     let granted = tune_udp(&udp);
-    let gso = cfg.gso && enable_gso(&udp, MAX_DATAGRAM);
+    // Offload only where a full frame fits the route to every back-end (IPv6 on a
+    // 1500-byte link does not): on such a socket the kernel would refuse every send.
+    let gso = cfg.gso
+        && crate::net::segments_fit(&backends, MAX_DATAGRAM)
+        && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
         cfg,
         "aws: UDP receive buffer {granted} bytes; segmentation offload {gso}; back-ends {backends:?}"
