@@ -38,6 +38,12 @@ fn assert_refused(
     assert!(c.all_running());
     let good = c.run("sum", b"1\n2\n3\n-10\n");
     assert_eq!(good.stdout, client_lines("sum", 4, "-4"), "{}", good.stderr);
+    // The AWS prints its last line after the client has its answer: wait for all nine
+    // (three parts), so the next case's count starts after this job on a loaded machine.
+    let aws = c
+        .proc("aws")
+        .wait_lines(aws_before + 9, std::time::Duration::from_secs(10));
+    assert_eq!(aws.len(), aws_before + 9, "{aws:?}");
     run
 }
 
