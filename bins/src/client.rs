@@ -50,7 +50,8 @@ pub enum ClientError {
     Line(String),
     /// No numbers in the file.
     Empty,
-    /// The file changed between the two passes.
+    /// What the second pass read is not what the first validated: the file was
+    /// edited, replaced, grown or cut after validation began.
     Changed,
     /// The AWS could not be reached.
     Connect(String, io::Error),

@@ -204,8 +204,9 @@ pub fn recv_from_by(
 }
 
 /// A call that returns this much later than its own timeout allowed was stopped
-/// (Ctrl-Z) while inside it.
-const STOPPED: Duration = Duration::from_millis(100);
+/// (Ctrl-Z) while inside it: far above any scheduling delay of a loaded machine, far
+/// below how long a person keeps a program stopped.
+const STOPPED: Duration = Duration::from_millis(500);
 
 /// Writes all of `buf` within `limit`, or gives up: a peer that takes no bytes, or takes
 /// them a trickle at a time (a stopped reader whose kernel buffer is compacting), ends

@@ -211,16 +211,32 @@ fn client_stopped_mid_stream(c: &Cluster, dir: &Path, text: &[u8], func: &str) -
     client
 }
 
-/// The AWS printed no answer line since it had printed `before` lines.
-fn aws_answered_nothing_since(c: &Cluster, before: usize) {
-    std::thread::sleep(Duration::from_millis(200));
-    let lines = c.proc("aws").lines();
-    assert!(
-        !lines[before..]
-            .iter()
-            .any(|l| l.contains("finished sending the reduction value to client")),
-        "{lines:?}"
-    );
+/// Waits (at most 30 s) for a stderr line of `name` that contains `what`.
+fn wait_err(c: &Cluster, name: &str, what: &str) {
+    let p = c.proc(name);
+    let t = Instant::now();
+    while !p.errs().iter().any(|l| l.contains(what)) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "{name}: {:?}",
+            p.errs()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One story on every screen: no server printed a line (of success or progress) for
+/// the abandoned job, since they had printed `before` lines each.
+fn servers_printed_nothing_since(c: &Cluster, before: &[usize]) {
+    std::thread::sleep(Duration::from_millis(300));
+    for (name, &n) in SERVERS.iter().zip(before) {
+        let lines = c.proc(name).lines();
+        assert_eq!(
+            lines[n..],
+            [] as [String; 0],
+            "{name} printed for an abandoned job"
+        );
+    }
 }
 
 #[test]
@@ -283,7 +299,7 @@ fn a_file_changed_while_sent_is_never_answered() {
     ];
     for (what, edit) in edits {
         let dir = tempdir::TempDir::new("changed");
-        let aws_before = c.proc("aws").lines().len();
+        let before: Vec<usize> = SERVERS.iter().map(|n| c.proc(n).lines().len()).collect();
         let client = client_stopped_mid_stream(&c, dir.path(), &text, "sum");
         edit(&dir.path().join("nums.csv"), &text);
         cont(client.pid());
@@ -302,7 +318,7 @@ fn a_file_changed_while_sent_is_never_answered() {
             ],
             "{what}"
         );
-        aws_answered_nothing_since(&c, aws_before);
+        servers_printed_nothing_since(&c, &before);
     }
     // The servers are unharmed and exact.
     let xs: Vec<i64> = (1..=3001).map(|i| i * 37 - 50_000).collect();
@@ -395,6 +411,7 @@ fn a_client_gives_up_on_an_aws_that_stopped_reading_and_the_aws_serves_the_next(
     write_file(dir.path(), &text);
     let envs = envs_with(&c, &[("OFFLOAD_TIMEOUT_MS", "1500")]);
     let nodes = backends(&c);
+    let before: Vec<usize> = SERVERS.iter().map(|n| c.proc(n).lines().len()).collect();
     for &p in &nodes {
         stop(p);
     }
@@ -418,6 +435,9 @@ fn a_client_gives_up_on_an_aws_that_stopped_reading_and_the_aws_serves_the_next(
     );
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert!(took < Duration::from_millis(1500 + 1500), "took {took:?}");
+    // Continued, the AWS abandons the job; nobody prints anything for it.
+    wait_err(&c, "aws", "abandoned");
+    servers_printed_nothing_since(&c, &before);
     // Continued, the AWS drops the abandoned job and serves the next one exactly.
     let xs: Vec<i64> = (1..=999).collect();
     check_job(&c, "max", &xs);
@@ -427,15 +447,11 @@ fn a_client_gives_up_on_an_aws_that_stopped_reading_and_the_aws_serves_the_next(
 fn a_client_dropped_for_being_idle_is_told_so() {
     let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_IDLE_MS", "1000")]);
     let (_, text) = small_numbers(BIG, 4);
+    let before: Vec<usize> = SERVERS.iter().map(|n| c.proc(n).lines().len()).collect();
     let dir = tempdir::TempDir::new("idle");
     let client = client_stopped_mid_stream(&c, dir.path(), &text, "min");
     // Stopped past the AWS's idle limit: the AWS drains the stream and drops it.
-    let aws = c.proc("aws");
-    let t = Instant::now();
-    while !aws.errs().iter().any(|l| l.contains("sent nothing for")) {
-        assert!(t.elapsed() < Duration::from_secs(30), "{:?}", aws.errs());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_err(&c, "aws", "sent nothing for");
     cont(client.pid());
     let (status, lines, err) = client.finish(Duration::from_secs(30));
     assert_eq!(status.code(), Some(1), "{lines:?} {err}");
@@ -448,6 +464,7 @@ fn a_client_dropped_for_being_idle_is_told_so() {
         "{err}"
     );
     assert_eq!(lines.len(), 2, "{lines:?}");
+    servers_printed_nothing_since(&c, &before);
 }
 
 #[test]
