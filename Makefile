@@ -6,12 +6,13 @@
 #   make demo                     all four servers in the background, all four functions
 #   make test                     build, lint, unit + end-to-end tests, audit; a timed table
 #   make fuzz | audit | bench | bench-deps | clean
+#   make mcu | cross | miri        the core on a Cortex-M3, on s390x/armv7 and a mixed cluster, under Miri
 SHELL := /bin/bash
 CARGO ?= cargo
 PROGRAMS := client aws serverA serverB serverC
 RELEASE := target/release
 
-.PHONY: all build serverA serverB serverC aws demo test unit e2e e2e-lto lint fuzz fuzz-smoke audit bench bench-smoke bench-tools bench-deps clean
+.PHONY: all build serverA serverB serverC aws demo test unit e2e e2e-lto lint fuzz fuzz-smoke audit bench bench-smoke bench-tools bench-deps clean mcu cross miri
 
 all: build
 	@for p in $(PROGRAMS); do cp -f $(RELEASE)/$$p ./$$p; done
@@ -61,6 +62,18 @@ e2e-lto:
 
 audit:
 	bash .ci/audit.sh
+
+# The core on a Cortex-M3 under qemu-system-arm (issue 10 §3).
+mcu:
+	bash .ci/mcu.sh
+
+# The core's tests on s390x and armv7 under qemu-user, then a mixed-architecture cluster.
+cross:
+	bash .ci/cross.sh
+
+# The core's unit tests under Miri (nightly).
+miri:
+	bash .ci/miri.sh
 
 fuzz:
 	bash .ci/fuzz.sh

@@ -163,14 +163,15 @@ def _panel(out: list[str], x0: float, series: dict[str, list[tuple[float, float]
 
 def render(times: dict[str, list[tuple[int, float]]],
            memory: dict[str, list[tuple[int, float]]], title: str,
-           limit_kb: float | None = None) -> str:
-    """The two-panel chart; `memory` values are KiB, shown as MiB."""
+           limit_kb: float | None = None, mem_note: str = "") -> str:
+    """The two-panel chart; `memory` values are KiB, shown as MiB; `mem_note` is written
+    inside the memory panel, top left."""
     out: list[str] = []
     t_styles = {}
     for i, name in enumerate(times):
         color = PALETTE[i % len(PALETTE)]
-        ours = name.startswith("offload")
-        dash = "6,4" if name.startswith("wc") else ""
+        ours = name == "offload (ours)"
+        dash = "6,4" if name.startswith(("wc", "offload at")) else ""
         t_styles[name] = (color, MARKERS[i % len(MARKERS)], 3.2 if ours else 1.8, dash)
     mem = {k: [(a, b / 1024) for a, b in v] for k, v in memory.items()}
     m_styles = {name: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)],
@@ -184,6 +185,9 @@ def render(times: dict[str, list[tuple[int, float]]],
                 lambda v: f"{v:g}", xs,
                 (limit_kb / 1024, f"back-end goal {limit_kb / 1024:g} MiB")
                 if limit_kb else None, m_styles)
+    if mem_note:
+        body.append(_text(LEFT + PANEL_W + GAP + 8, TOP + 17, mem_note, 11, "start",
+                          extra='fill="#333"'))
     h = max(y1, y2) + 16
     out.append(f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{h:.0f}" '
                f'viewBox="0 0 {W} {h:.0f}" font-family="DejaVu Sans, Helvetica, Arial, '

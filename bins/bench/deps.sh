@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make bench-deps`: installs the peers that `make bench` compares offload against
-# (mawk, gawk, datamash from apt; DuckDB's Python module from pip). Every step may fail
+# (mawk, gawk, datamash from apt; DuckDB's Python module from pip), plus gcc for the scalar
+# C baseline and GNU time for the client's peak memory. Every step may fail
 # (no root, no network, no pip): the bench lists a missing peer as "not installed", so
 # this script reports what failed and still exits 0.
 
@@ -12,7 +13,7 @@ if command -v apt-get >/dev/null 2>&1; then
         if command -v sudo >/dev/null 2>&1; then
             SUDO="sudo"
         else
-            echo "bench-deps: not root and no sudo: skipping apt-get (mawk gawk datamash)" >&2
+            echo "bench-deps: not root and no sudo: skipping apt-get (mawk gawk datamash gcc time)" >&2
             SUDO=skip
         fi
     fi
@@ -20,8 +21,8 @@ if command -v apt-get >/dev/null 2>&1; then
         if ! $SUDO apt-get update; then
             echo "bench-deps: apt-get update failed; trying the install anyway" >&2
         fi
-        if ! $SUDO apt-get install -y mawk gawk datamash; then
-            echo "bench-deps: apt-get install mawk gawk datamash FAILED" >&2
+        if ! $SUDO apt-get install -y mawk gawk datamash gcc time; then
+            echo "bench-deps: apt-get install mawk gawk datamash gcc time FAILED" >&2
             status=1
         fi
     fi

@@ -12,7 +12,10 @@ use crate::config::{Config, ConfigError};
 use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
-use crate::net::{enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled};
+use crate::net::{
+    bind_hint, bind_reply_socket, enable_gso, is_timeout, now, random_job_id, segments_fit,
+    tune_udp, FrameReader, Polled,
+};
 use offload_core::dispatch::{
     parse_request, Dispatch, Event, Limits, Refusal, Request, CLIENT_FRAME_MAX,
 };
@@ -54,6 +57,8 @@ pub enum StartError {
     Config(ConfigError),
     /// A socket could not be bound.
     Bind(&'static str, SocketAddr, io::Error),
+    /// The back-ends' reply socket could not be set up (as `net` explains).
+    ReplySocket(String),
     /// The UDP reader thread could not start.
     Thread(io::Error),
 }
@@ -63,12 +68,10 @@ impl fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::Bind(proto, addr, e) => {
-                write!(f, "cannot bind {proto} {addr}: {e}")?;
-                if e.kind() == io::ErrorKind::AddrInUse {
-                    f.write_str(" (is another aws still running?)")?;
-                }
-                Ok(())
+                let hint = bind_hint(e, "aws", "OFFLOAD_HOST_AWS");
+                write!(f, "cannot bind {proto} {addr}: {e}{hint}")
             }
+            StartError::ReplySocket(why) => f.write_str(why),
             StartError::Thread(e) => write!(f, "cannot start the UDP reader: {e}"),
         }
     }
@@ -126,10 +129,13 @@ fn start() -> Result<Never, StartError> {
         cfg.backend_addr(Part::C)?,
     ];
     let (udp_addr, tcp_addr) = (cfg.aws_udp_addr()?, cfg.aws_tcp_addr()?);
-    let udp = UdpSocket::bind(udp_addr).map_err(|e| StartError::Bind("UDP", udp_addr, e))?;
+    // One socket for the three back-ends, of their family (dual-stack if they mix).
+    let (udp, backends) = bind_reply_socket(udp_addr, backends).map_err(StartError::ReplySocket)?;
     let listener = TcpListener::bind(tcp_addr).map_err(|e| StartError::Bind("TCP", tcp_addr, e))?;
     let granted = tune_udp(&udp);
-    let gso = cfg.gso && enable_gso(&udp, MAX_DATAGRAM);
+    // Offload only where a full frame fits the route to every back-end (IPv6 on a
+    // 1500-byte link does not): on such a socket the kernel would refuse every send.
+    let gso = cfg.gso && segments_fit(&backends, MAX_DATAGRAM) && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
         cfg,
         "aws: UDP receive buffer {granted} bytes; segmentation offload {gso}; back-ends {backends:?}"

@@ -56,7 +56,8 @@ pub enum ClientError {
     Connect(String, io::Error),
     /// The connection failed mid-job.
     Lost(io::Error),
-    /// The AWS took none of our data for this long (it is hung or stopped).
+    /// The AWS did not take one batch of our data (64 KiB) in this long: it is hung or
+    /// stopped.
     Stalled(Duration),
     /// The AWS closed the connection after we sent nothing for this long (the client
     /// was stopped, e.g. by Ctrl-Z, past the AWS's idle limit).
@@ -83,7 +84,7 @@ impl fmt::Display for ClientError {
             ClientError::Lost(e) => write!(f, "connection to the AWS lost: {e}"),
             ClientError::Stalled(d) => write!(
                 f,
-                "the AWS stopped reading: it took no data for {} ms (OFFLOAD_TIMEOUT_MS); job abandoned",
+                "the AWS stopped reading: it took less than 64 KiB in {} ms (OFFLOAD_TIMEOUT_MS); job abandoned",
                 d.as_millis()
             ),
             ClientError::DroppedIdle(d) => write!(
@@ -555,13 +556,17 @@ struct Streamer<'a> {
     /// The last frame, encoded but not sent.
     held: [u8; MAX_DATAGRAM],
     held_len: usize,
-    /// How long the AWS may take none of our bytes.
+    /// How long the AWS may take to accept one batch of frames (at most 64 KiB).
     stall: Duration,
     /// The AWS's idle limit, to name a drop for silence.
     idle: Duration,
     /// When a write last started or ended, and the longest time between two such.
     last_io: Instant,
     silent: Duration,
+    /// The file being read and what it was when validated: checked after every chunk,
+    /// so a change stops the stream early (the commit checks again).
+    file: &'a File,
+    valid: FileId,
     failed: Option<ClientError>,
 }
 
@@ -626,8 +631,16 @@ impl Sink for Streamer<'_> {
     }
 
     fn check(&mut self) -> Result<(), ClientError> {
+        if !same_file(self.file.metadata(), self.valid) {
+            self.failed.get_or_insert(ClientError::Changed);
+        }
         self.failed.take().map_or(Ok(()), Err)
     }
+}
+
+/// True when `m` is the metadata of the file `id` describes, unchanged.
+fn same_file(m: io::Result<Metadata>, id: FileId) -> bool {
+    m.is_ok_and(|m| FileId::of(&m) == id)
 }
 
 /// Second pass: data frames of up to [`MAX_VALUES`] numbers, the last one sent only if
@@ -656,6 +669,8 @@ fn stream_numbers(
         idle: cfg.idle_timeout,
         last_io: Instant::now(),
         silent: Duration::ZERO,
+        file,
+        valid: valid.id,
         failed: None,
     };
     let bytes = match read_range(file, 0, None, &mut s) {
@@ -666,12 +681,11 @@ fn stream_numbers(
     };
     s.flush();
     s.check()?;
-    let same_file = |m: io::Result<Metadata>| m.is_ok_and(|m| FileId::of(&m) == valid.id);
     let unchanged = s.held_len > 0
         && s.digest == valid.digest
         && bytes == valid.id.size
-        && same_file(file.metadata())
-        && same_file(std::fs::metadata(INPUT));
+        && same_file(file.metadata(), valid.id)
+        && same_file(std::fs::metadata(INPUT), valid.id);
     if !unchanged {
         return Err(ClientError::Changed);
     }

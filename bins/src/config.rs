@@ -250,6 +250,16 @@ impl Config {
         resolve(&self.host_aws, self.aws_udp_port())
     }
 
+    /// The AWS's UDP address as the back-end bound at `own` sees it: of `own`'s family
+    /// when the AWS's host has an address of it (a name with IPv4 and IPv6 addresses),
+    /// because the AWS reaches each back-end over that back-end's family.
+    ///
+    /// # Errors
+    /// When its host name does not resolve.
+    pub fn aws_udp_addr_seen_from(&self, own: SocketAddr) -> Result<SocketAddr, ConfigError> {
+        resolve_preferring(&self.host_aws, self.aws_udp_port(), own.is_ipv6())
+    }
+
     /// The AWS's TCP address.
     ///
     /// # Errors
@@ -259,18 +269,36 @@ impl Config {
     }
 }
 
-/// Resolves `host:port`, preferring IPv4 (the servers bind where their name resolves).
+/// Resolves `host:port`: `host` is a name, an IPv4 address, or an IPv6 address bare
+/// (`::1`) or in brackets (`[::1]`). A name with addresses of both families resolves to
+/// its IPv4 one (`localhost` is 127.0.0.1), a name with only IPv6 ones to the first.
+/// The servers bind where their host resolves.
 ///
 /// # Errors
 /// When the name does not resolve.
 pub fn resolve(host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
-    let addrs: Vec<SocketAddr> = (host, port)
+    resolve_preferring(host, port, false)
+}
+
+/// [`resolve`], preferring IPv6 addresses over IPv4 ones when `v6` is true.
+///
+/// # Errors
+/// When the name does not resolve.
+pub fn resolve_preferring(host: &str, port: u16, v6: bool) -> Result<SocketAddr, ConfigError> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = (bare, port)
         .to_socket_addrs()
         .map_err(|e| ConfigError(format!("cannot resolve host {host:?}: {e}")))?
         .collect();
     addrs
         .iter()
-        .find(|a| a.is_ipv4())
+        .find(|a| a.is_ipv6() == v6)
         .or_else(|| addrs.first())
         .copied()
         .ok_or_else(|| ConfigError(format!("host {host:?} has no address")))
@@ -333,7 +361,7 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_millis(3_000));
         assert_eq!(
             (c.max_jobs, c.backend_jobs, c.gso, c.debug),
-            (64, 32, true, false)
+            (64, 128, true, false)
         );
         assert_eq!(c.host_backend[1], "localhost");
     }
@@ -425,5 +453,18 @@ mod tests {
         let a = resolve("localhost", 21319).unwrap();
         assert_eq!(a.to_string(), "127.0.0.1:21319");
         assert!(resolve("no-such-host.invalid", 1).is_err());
+    }
+
+    #[test]
+    fn ipv6_literals_bare_or_bracketed() {
+        for host in ["::1", "[::1]"] {
+            assert_eq!(resolve(host, 21319).unwrap().to_string(), "[::1]:21319");
+        }
+        assert_eq!(
+            resolve("[fd00:231::2]", 22319).unwrap().to_string(),
+            "[fd00:231::2]:22319"
+        );
+        assert_eq!(resolve("10.0.0.1", 1).unwrap().to_string(), "10.0.0.1:1");
+        assert!(resolve("[::1", 1).is_err());
     }
 }

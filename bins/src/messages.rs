@@ -14,24 +14,38 @@ static PROGRAM: OnceLock<&'static str> = OnceLock::new();
 /// Status of a program that could not write its on-screen lines.
 pub const STDOUT_FAILED: i32 = 1;
 
-/// Names the running program for [`say`]'s error message and checks that stdout and
-/// stderr are open: with either closed, the next file or socket opened would take its
-/// number and receive the on-screen lines. Call first thing in `main`.
+/// Names the running program for [`say`]'s error message and checks that stdout is
+/// open. Rust's runtime replaces a closed stdout with `/dev/null` opened for reading and
+/// writing (a shell's `> /dev/null` opens it write-only), so that is how a closed stdout
+/// shows: the on-screen lines, the answer among them, would be lost. Call first thing in
+/// `main`.
 ///
 /// # Errors
-/// The message to print (on stderr if it is open) before exiting non-zero.
+/// The message to print on stderr before exiting non-zero.
 pub fn start(program: &'static str) -> Result<(), String> {
     let _ = PROGRAM.set(program);
-    for (fd, name) in [(1, "stdout"), (2, "stderr")] {
-        // SAFETY: F_GETFD only queries the descriptor's flags; no memory is passed.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            return Err(format!(
-                "{program}: {name} is closed: {}",
-                io::Error::last_os_error()
-            ));
-        }
+    if stdout_was_closed() {
+        return Err(format!(
+            "{program}: stdout is closed: the on-screen lines would be lost"
+        ));
     }
     Ok(())
+}
+
+fn stdout_was_closed() -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (Ok(out), Ok(null)) = (
+        std::fs::metadata("/proc/self/fd/1"),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    if !out.file_type().is_char_device() || out.rdev() != null.rdev() {
+        return false;
+    }
+    // SAFETY: F_GETFL only reads the descriptor's flags; no memory is passed.
+    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
+    flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR
 }
 
 /// Writes one whole line to stdout and flushes it, so lines of concurrent jobs never

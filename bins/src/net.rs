@@ -7,7 +7,7 @@
 use offload_core::transfer::Instant;
 use offload_core::wire::{Frame, Header, WireError, HEADER_LEN, MAX_DATAGRAM};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -37,7 +37,8 @@ pub fn tune_udp(sock: &UdpSocket) -> usize {
             let _ = setsockopt_int(fd, plain, size);
         }
     }
-    getsockopt_int(fd, libc::SO_RCVBUF).map_or(0, |v| usize::try_from(v).unwrap_or(0))
+    getsockopt_at(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        .map_or(0, |v| usize::try_from(v).unwrap_or(0))
 }
 
 /// Linux's UDP segmentation offload option (`linux/udp.h`); the libc crate defines it
@@ -83,14 +84,14 @@ fn setsockopt_at(
     }
 }
 
-fn getsockopt_int(fd: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
+fn getsockopt_at(fd: libc::c_int, level: libc::c_int, opt: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: as above; `value` and `len` are live and `len` holds value's size.
     let rc = unsafe {
         libc::getsockopt(
             fd,
-            libc::SOL_SOCKET,
+            level,
             opt,
             (&mut value as *mut libc::c_int).cast(),
             &mut len,
@@ -178,22 +179,19 @@ pub fn recv_from_by(
     }
 }
 
-/// Writes all of `buf`, giving up when the peer takes nothing for `stall`: each byte
-/// accepted starts the bound again, so a slow reader is waited for and a stopped one is
-/// not. Interrupted waits resume with the time that is left.
+/// Writes all of `buf` within `limit`, or gives up: a peer that takes no bytes, or takes
+/// them a trickle at a time (a stopped reader whose kernel buffer is compacting), ends
+/// the wait at the same bound. Interrupted waits resume with the time that is left.
 ///
 /// # Errors
-/// `TimedOut` when the peer took nothing for `stall`; otherwise the write's error.
-pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], stall: Duration) -> io::Result<()> {
-    let mut deadline = std::time::Instant::now() + stall;
+/// `TimedOut` when `buf` was not all taken within `limit`; otherwise the write's error.
+pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], limit: Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
     while !buf.is_empty() {
         stream.set_write_timeout(Some(time_left(deadline)?))?;
         match stream.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                buf = buf.get(n..).unwrap_or(&[]);
-                deadline = std::time::Instant::now() + stall;
-            }
+            Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
             Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
             Err(e) => return Err(e),
         }
@@ -213,6 +211,92 @@ pub fn bind_hint(e: &io::Error, program: &str, host_var: &str) -> String {
         io::ErrorKind::PermissionDenied => " (a port below 1024 needs root)".to_string(),
         _ => String::new(),
     }
+}
+
+/// Where the AWS binds its one UDP socket, and the back-ends' addresses as that socket
+/// names them (it recognises replies by source address). When the AWS's host and the
+/// three back-ends share a family, that is the AWS host's own address, unchanged. When
+/// the families mix, it is `[::]`: an IPv6 socket on every address, which on Linux
+/// (net.ipv6.bindv6only = 0, the default) also carries IPv4, with the IPv4 back-ends
+/// written as IPv4-mapped addresses (`::ffff:10.0.0.2`), as that socket reports them.
+pub fn reply_socket(own: SocketAddr, backends: [SocketAddr; 3]) -> (SocketAddr, [SocketAddr; 3]) {
+    if backends.iter().all(|b| b.is_ipv4() == own.is_ipv4()) {
+        return (own, backends);
+    }
+    let mapped = backends.map(|b| match b {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    });
+    (
+        SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), own.port()),
+        mapped,
+    )
+}
+
+/// The MTU of the route to `peer` as the kernel knows it (IP_MTU / IPV6_MTU of a UDP
+/// socket connected there; nothing is sent), or `None` when it cannot tell.
+pub fn route_mtu(peer: SocketAddr) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let peer = match peer {
+        SocketAddr::V6(a) => a
+            .ip()
+            .to_ipv4_mapped()
+            .map_or(peer, |v4| SocketAddr::new(v4.into(), a.port())),
+        v4 => v4,
+    };
+    let (any, level, opt) = match peer {
+        SocketAddr::V4(_) => ("0.0.0.0:0", libc::IPPROTO_IP, libc::IP_MTU),
+        SocketAddr::V6(_) => ("[::]:0", libc::IPPROTO_IPV6, libc::IPV6_MTU),
+    };
+    let probe = UdpSocket::bind(any).ok()?;
+    probe.connect(peer).ok()?;
+    let mtu = getsockopt_at(probe.as_raw_fd(), level, opt).ok()?;
+    usize::try_from(mtu).ok()
+}
+
+/// Whether `segment`-byte datagrams fit one packet on the route to every back-end, as
+/// segmentation offload needs: the kernel refuses every send, offloaded or not, on a
+/// socket whose segment size does not fit the route, so no frame would get through.
+/// A full frame fits Ethernet's 1500 bytes over IPv4 (1472 + 28) but not over IPv6
+/// (1472 + 48); there the frames go one per send and the kernel fragments them.
+pub fn segments_fit(backends: &[SocketAddr], segment: usize) -> bool {
+    backends.iter().all(|b| {
+        let v4 = match b {
+            SocketAddr::V4(_) => true,
+            SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_some(),
+        };
+        let headers = if v4 { 20 + 8 } else { 40 + 8 };
+        route_mtu(*b).is_some_and(|mtu| segment + headers <= mtu)
+    })
+}
+
+/// Binds the AWS's UDP socket where [`reply_socket`] says; returns it with the
+/// back-ends' addresses as it names them.
+///
+/// # Errors
+/// A message naming the address when the bind fails, or when the back-ends mix
+/// families and this system's IPv6 sockets do not carry IPv4.
+pub fn bind_reply_socket(
+    own: SocketAddr,
+    backends: [SocketAddr; 3],
+) -> Result<(UdpSocket, [SocketAddr; 3]), String> {
+    let (at, backends) = reply_socket(own, backends);
+    // A new IPv6 socket carries IPv4 too unless this system setting says otherwise.
+    let v6_only =
+        std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "1");
+    if at != own && v6_only {
+        return Err(format!(
+            "the hosts mix IPv4 and IPv6 addresses, but an IPv6 socket ({at}) does not \
+             carry IPv4 here (net.ipv6.bindv6only = 1): give the AWS and the back-ends one family"
+        ));
+    }
+    let sock = UdpSocket::bind(at).map_err(|e| {
+        format!(
+            "cannot bind UDP {at}: {e}{}",
+            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
+        )
+    })?;
+    Ok((sock, backends))
 }
 
 /// A job id nobody off the path can guess: 32 bits from the OS-seeded hasher.
@@ -451,10 +535,150 @@ mod tests {
         assert_eq!(sizes, [MAX_DATAGRAM, MAX_DATAGRAM, MAX_DATAGRAM, 100]);
     }
 
+    /// A reader whose first calls are interrupted, as after Ctrl-Z and fg.
+    struct Interrupted<'a>(u32, &'a [u8]);
+
+    impl Read for Interrupted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 > 0 {
+                self.0 -= 1;
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            Trickle(self.1, 1000).read(buf)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        let mut b = [0u8; MAX_DATAGRAM];
+        let n = emit_data(&mut b, JobId(1), 0, Op::Sum, true, &[7]).unwrap();
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        let mut src = Interrupted(3, &b[..n]);
+        assert_eq!(r.next_blocking(&mut src).unwrap(), Some(n));
+        let mut calls = 0;
+        let v = retry(|| {
+            calls += 1;
+            if calls < 4 {
+                Err(io::Error::from(io::ErrorKind::Interrupted))
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(v.unwrap(), 4);
+    }
+
+    #[test]
+    fn deadlines_bound_reads_and_writes() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        // Nothing to read: TimedOut at the deadline, not before.
+        let t = std::time::Instant::now();
+        let mut r = FrameReader::new(MAX_DATAGRAM);
+        let e = r
+            .next_by(&mut client, t + Duration::from_millis(100))
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        // A peer that never reads: the write gives up within its limit.
+        let big = vec![0u8; 64 << 20];
+        let t = std::time::Instant::now();
+        let e = write_all_within(&mut client, &big, Duration::from_millis(300)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn only_an_address_in_use_suggests_another_instance() {
+        let hint = |k: io::ErrorKind| bind_hint(&k.into(), "serverA", "OFFLOAD_HOST_A");
+        assert_eq!(
+            hint(io::ErrorKind::AddrInUse),
+            " (is another serverA still running?)"
+        );
+        assert_eq!(
+            hint(io::ErrorKind::AddrNotAvailable),
+            " (no interface of this machine has that address: check OFFLOAD_HOST_A)"
+        );
+        assert_eq!(hint(io::ErrorKind::Other), "");
+    }
+
     #[test]
     fn udp_buffers_grow() {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         // Root gets 4 MiB (doubled by Linux); others at least the system default.
         assert!(tune_udp(&s) >= 200_000);
+    }
+
+    #[test]
+    fn reply_socket_keeps_one_family_and_goes_dual_stack_for_a_mix() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let v4 = [
+            a("10.0.0.2:21319"),
+            a("10.0.0.3:22319"),
+            a("10.0.0.4:23319"),
+        ];
+        assert_eq!(
+            reply_socket(a("10.0.0.1:24319"), v4),
+            (a("10.0.0.1:24319"), v4)
+        );
+        let v6 = [a("[::1]:21319"), a("[fd00::3]:22319"), a("[::1]:23319")];
+        assert_eq!(reply_socket(a("[::1]:24319"), v6), (a("[::1]:24319"), v6));
+        // IPv4 AWS, one IPv6 back-end: every address, IPv4 back-ends mapped.
+        let mixed = [a("127.0.0.1:21319"), a("[::1]:22319"), a("10.0.0.4:23319")];
+        assert_eq!(
+            reply_socket(a("127.0.0.1:24319"), mixed),
+            (
+                a("[::]:24319"),
+                [
+                    a("[::ffff:127.0.0.1]:21319"),
+                    a("[::1]:22319"),
+                    a("[::ffff:10.0.0.4]:23319")
+                ]
+            )
+        );
+        // IPv6 AWS, IPv4 back-ends.
+        assert_eq!(reply_socket(a("[::1]:24319"), v4).0, a("[::]:24319"));
+    }
+
+    #[test]
+    fn a_dual_stack_reply_socket_hears_both_families_as_planned() {
+        if UdpSocket::bind("[::1]:0").is_err() {
+            return eprintln!("SKIPPED: no IPv6 on this machine");
+        }
+        let b4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b6 = UdpSocket::bind("[::1]:0").unwrap();
+        let own: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let backs = [
+            b4.local_addr().unwrap(),
+            b6.local_addr().unwrap(),
+            b4.local_addr().unwrap(),
+        ];
+        let (sock, named) = bind_reply_socket(own, backs).unwrap();
+        let port = sock.local_addr().unwrap().port();
+        for (i, b) in [&b4, &b6].into_iter().enumerate() {
+            sock.send_to(&[i as u8], named[i]).unwrap();
+            let mut buf = [0u8; 4];
+            let (_, from) = b.recv_from(&mut buf).unwrap();
+            assert_eq!(from.port(), port);
+            b.send_to(&[7], from).unwrap();
+            let (_, src) = sock.recv_from(&mut buf).unwrap();
+            assert_eq!(src, named[i], "a reply names its back-end as planned");
+        }
+    }
+
+    #[test]
+    fn full_frames_fit_loopback_routes_of_both_families() {
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        // Loopback's MTU is 65536: a full frame fits with either header.
+        assert!(route_mtu(a("127.0.0.1:9")).is_some_and(|m| m >= 1500));
+        assert!(segments_fit(
+            &[a("127.0.0.1:9"), a("[::ffff:127.0.0.1]:9")],
+            MAX_DATAGRAM
+        ));
+        if UdpSocket::bind("[::1]:0").is_ok() {
+            assert!(segments_fit(&[a("[::1]:9")], MAX_DATAGRAM));
+        }
+        // Nothing fits a datagram bigger than the route.
+        assert!(!segments_fit(&[a("127.0.0.1:9")], 1 << 20));
     }
 }

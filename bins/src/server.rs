@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::messages::{say, server_boot, server_received, server_reduced, server_sent};
-use crate::net::{is_timeout, now, tune_udp};
+use crate::net::{bind_hint, is_timeout, now, tune_udp};
 use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::split::Part;
 use offload_core::wire::{Epoch, MAX_DATAGRAM};
@@ -39,9 +39,11 @@ pub fn main(part: Part) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (addr, aws) = match (cfg.backend_addr(part), cfg.aws_udp_addr()) {
-        (Ok(a), Ok(w)) => (a, w),
-        (Err(e), _) | (_, Err(e)) => {
+    // The AWS as this back-end sees it: over this back-end's address family.
+    let own = cfg.backend_addr(part);
+    let (addr, aws) = match own.and_then(|a| Ok((a, cfg.aws_udp_addr_seen_from(a)?))) {
+        Ok(pair) => pair,
+        Err(e) => {
             eprintln!("{name}: {e}");
             return ExitCode::FAILURE;
         }
@@ -49,9 +51,10 @@ pub fn main(part: Part) -> ExitCode {
     let sock = match UdpSocket::bind(addr) {
         Ok(s) => s,
         Err(e) => {
+            let host_var = format!("OFFLOAD_HOST_{}", part.letter());
             eprintln!(
-                "{name}: cannot bind UDP {addr}: {e} (is another server{} still running?)",
-                part.letter()
+                "{name}: cannot bind UDP {addr}: {e}{}",
+                bind_hint(&e, &name, &host_var)
             );
             return ExitCode::FAILURE;
         }

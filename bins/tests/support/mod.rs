@@ -31,11 +31,27 @@ pub fn exe(name: &str) -> PathBuf {
     }
 }
 
+/// The ID's five ports are free on 127.0.0.1, and on ::1 where the machine has IPv6
+/// (the IPv6 tests run their servers there).
 fn ports_free(id: u16) -> bool {
-    [21000u16, 22000, 23000, 24000]
-        .iter()
-        .all(|b| UdpSocket::bind(("127.0.0.1", b + id)).is_ok())
-        && TcpListener::bind(("127.0.0.1", 25000 + id)).is_ok()
+    let v6 = has_ipv6();
+    let hosts: &[&str] = if v6 {
+        &["127.0.0.1", "::1"]
+    } else {
+        &["127.0.0.1"]
+    };
+    hosts.iter().all(|&h| {
+        [21000u16, 22000, 23000, 24000]
+            .iter()
+            .all(|b| UdpSocket::bind((h, b + id)).is_ok())
+            && TcpListener::bind((h, 25000 + id)).is_ok()
+    })
+}
+
+/// Whether this machine can use IPv6 loopback (a kernel without IPv6 cannot bind ::1).
+pub fn has_ipv6() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| UdpSocket::bind("[::1]:0").is_ok())
 }
 
 /// An EE450_ID no other test of any run is using now: starts at a per-process offset

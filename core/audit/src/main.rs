@@ -12,6 +12,15 @@
 //! script are needed because the binary only has to link, never to run.
 #![no_std]
 #![no_main]
+// A single-role build (see Cargo.toml) leaves the other roles' helpers unused.
+#![cfg_attr(
+    not(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    )),
+    allow(dead_code)
+)]
 
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
@@ -20,6 +29,7 @@ use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
 use core::time::Duration;
 use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
+#[cfg(all(feature = "role-backend", feature = "role-aws", feature = "role-client"))]
 use offload_core::sim::{Faults, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
@@ -413,6 +423,11 @@ fn backend(src: &mut Source) {
     }
 }
 
+#[cfg(all(
+    feature = "role-backend",
+    feature = "role-aws",
+    feature = "role-client"
+))]
 #[inline(never)]
 fn sim(src: &mut Source) {
     let mut sc = Scenario::new(src.op(), u64::from(src.u16()), src.u64());
@@ -441,16 +456,70 @@ fn sim(src: &mut Source) {
 }
 
 /// The simulated system, in place (as a chip would keep it).
+#[cfg(all(
+    feature = "role-backend",
+    feature = "role-aws",
+    feature = "role-client"
+))]
 static mut WORLD: World<W, 4> = World::new();
 
+/// What a client runs: validate and parse the file, frame numbers, read the answer.
+#[inline(never)]
+fn client(src: &mut Source) {
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut xs = [0i64; MAX_VALUES];
+    let k = src.len(xs.len());
+    for x in xs.iter_mut().take(k) {
+        *x = src.i64();
+    }
+    keep(emit_data(
+        &mut out,
+        JobId(0),
+        src.u32(),
+        src.op(),
+        src.bool(),
+        xs.get(..k).unwrap_or(&[]),
+    ));
+    let n = src.len(64);
+    src.fill(&mut out);
+    match Frame::parse(out.get(..n).unwrap_or(&[])) {
+        Ok(Frame::Result { value, .. }) => {
+            let mut buf = [0u8; DECIMAL_LEN];
+            keep(value.format(&mut buf).len());
+        }
+        Ok(f) => keep(f.job()),
+        Err(e) => show(&e),
+    }
+}
+
+/// Calls the entry points of the roles this build was asked for (Cargo features), so
+/// that the size of each role's code can be measured on its own.
 fn run() {
     let mut src = Source { at: 0 };
-    csv(&mut src);
-    op_and_wide(&mut src);
-    wire(&mut src);
-    transfer(&mut src);
+    #[cfg(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    ))]
+    {
+        op_and_wide(&mut src);
+        wire(&mut src);
+        transfer(&mut src);
+    }
+    #[cfg(feature = "role-client")]
+    {
+        csv(&mut src);
+        client(&mut src);
+    }
+    #[cfg(feature = "role-aws")]
     dispatch(&mut src);
+    #[cfg(feature = "role-backend")]
     backend(&mut src);
+    #[cfg(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    ))]
     sim(&mut src);
 }
 
