@@ -13,7 +13,8 @@ use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
 use crate::net::{
-    bind_hint, enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled,
+    bind_hint, bind_reply_socket, enable_gso, is_timeout, now, random_job_id, segments_fit,
+    tune_udp, FrameReader, Polled,
 };
 use offload_core::dispatch::{
     parse_request, Dispatch, Event, Limits, Refusal, Request, CLIENT_FRAME_MAX,
@@ -56,7 +57,7 @@ pub enum StartError {
     Config(ConfigError),
     /// A socket could not be bound.
     Bind(&'static str, SocketAddr, io::Error),
-    /// The UDP socket for the back-ends' replies could not be set up (the message says why).
+    /// The back-ends' reply socket could not be set up (as `net` explains).
     ReplySocket(String),
     /// The UDP reader thread could not start.
     Thread(io::Error),
@@ -129,15 +130,12 @@ fn start() -> Result<Never, StartError> {
     ];
     let (udp_addr, tcp_addr) = (cfg.aws_udp_addr()?, cfg.aws_tcp_addr()?);
     // One socket for the three back-ends, of their family (dual-stack if they mix).
-    let (udp, backends) =
-        crate::net::bind_reply_socket(udp_addr, backends).map_err(StartError::ReplySocket)?;
+    let (udp, backends) = bind_reply_socket(udp_addr, backends).map_err(StartError::ReplySocket)?;
     let listener = TcpListener::bind(tcp_addr).map_err(|e| StartError::Bind("TCP", tcp_addr, e))?;
     let granted = tune_udp(&udp);
     // Offload only where a full frame fits the route to every back-end (IPv6 on a
     // 1500-byte link does not): on such a socket the kernel would refuse every send.
-    let gso = cfg.gso
-        && crate::net::segments_fit(&backends, MAX_DATAGRAM)
-        && enable_gso(&udp, MAX_DATAGRAM);
+    let gso = cfg.gso && segments_fit(&backends, MAX_DATAGRAM) && enable_gso(&udp, MAX_DATAGRAM);
     crate::debug!(
         cfg,
         "aws: UDP receive buffer {granted} bytes; segmentation offload {gso}; back-ends {backends:?}"

@@ -305,7 +305,6 @@ enum Phase {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClientOut {
-    Accept,
     Answer(Reduction),
     Error(ErrorCode, u16),
 }
@@ -339,6 +338,8 @@ pub struct Dispatch<const W: usize> {
     /// The first epoch each back-end sent in this job.
     epochs: [Option<Epoch>; 3],
     aborts: [bool; 3],
+    /// The accept is owed (it goes first, even when the job fails at once).
+    accept_due: bool,
     client_out: Option<ClientOut>,
     error: Option<JobError>,
     /// Next Table 7 line to announce; [`LINES`] once all are, `LINES + 1` after `Failed`.
@@ -384,6 +385,7 @@ impl<const W: usize> Dispatch<W> {
             results: [None; 3],
             epochs: [None; 3],
             aborts: [false; 3],
+            accept_due: false,
             client_out: None,
             error: None,
             cursor: 0,
@@ -415,7 +417,8 @@ impl<const W: usize> Dispatch<W> {
         self.results = [None; 3];
         self.epochs = [None; 3];
         self.aborts = [false; 3];
-        self.client_out = Some(ClientOut::Accept);
+        self.accept_due = true;
+        self.client_out = None;
         self.error = None;
         self.cursor = 0;
         self.last_client = now;
@@ -464,7 +467,8 @@ impl<const W: usize> Dispatch<W> {
     pub fn is_finished(&self) -> bool {
         let ended = matches!(self.phase, Phase::Done | Phase::Failed | Phase::Idle);
         let announced = self.phase == Phase::Idle || self.cursor > LINES;
-        ended && announced && self.client_out.is_none() && !self.aborts.iter().any(|a| *a)
+        let owed = self.accept_due || self.client_out.is_some();
+        ended && announced && !owed && !self.aborts.iter().any(|a| *a)
     }
 
     /// True when a client frame would be taken now: the job is receiving and every
@@ -763,8 +767,12 @@ impl<const W: usize> Dispatch<W> {
     /// bytes): the accept, then the answer or the error. Returns its length.
     pub fn poll_client(&mut self, buf: &mut [u8]) -> Option<usize> {
         let job = self.job;
+        if self.accept_due {
+            let n = Frame::Accept { job }.emit(buf).ok()?;
+            self.accept_due = false;
+            return Some(n);
+        }
         let frame = match self.client_out? {
-            ClientOut::Accept => Frame::Accept { job },
             ClientOut::Answer(r) => Frame::Result {
                 job,
                 epoch: Epoch(0),

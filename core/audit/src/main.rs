@@ -29,6 +29,7 @@ use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
 use core::time::Duration;
 use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
+#[cfg(all(feature = "role-backend", feature = "role-aws", feature = "role-client"))]
 use offload_core::sim::{Faults, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
@@ -422,6 +423,11 @@ fn backend(src: &mut Source) {
     }
 }
 
+#[cfg(all(
+    feature = "role-backend",
+    feature = "role-aws",
+    feature = "role-client"
+))]
 #[inline(never)]
 fn sim(src: &mut Source) {
     let mut sc = Scenario::new(src.op(), u64::from(src.u16()), src.u64());
@@ -450,8 +456,12 @@ fn sim(src: &mut Source) {
 }
 
 /// The simulated system, in place (as a chip would keep it).
+#[cfg(all(
+    feature = "role-backend",
+    feature = "role-aws",
+    feature = "role-client"
+))]
 static mut WORLD: World<W, 4> = World::new();
-
 
 /// What a client runs: validate and parse the file, frame numbers, read the answer.
 #[inline(never)]

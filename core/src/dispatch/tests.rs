@@ -676,3 +676,31 @@ fn built_in_a_static() {
     assert!(IDLE.is_finished());
     assert_eq!(IDLE.final_result(), None);
 }
+
+#[test]
+fn the_accept_goes_first_even_when_the_job_fails_at_once() {
+    let mut d: Dispatch<8> = Dispatch::new();
+    d.start(
+        JOB,
+        Request {
+            op: Op::Sum,
+            total: 5,
+        },
+        LIMITS,
+        Instant(0),
+    );
+    d.handle_client(Instant(0), &data(0, Op::Sum, false, &[]))
+        .unwrap();
+    let mut b = [0u8; CLIENT_FRAME_MAX];
+    let n = d.poll_client(&mut b).unwrap();
+    assert_eq!(Frame::parse(&b[..n]), Ok(Frame::Accept { job: JOB }));
+    assert!(!d.is_finished());
+    assert_eq!(
+        client_frame(&mut d),
+        Some(Frame::Error {
+            job: JOB,
+            code: ErrorCode::ProtocolViolation,
+            arg: 0
+        })
+    );
+}
