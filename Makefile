@@ -38,7 +38,8 @@ test:
 # Tests build with the test-release profile (release without link-time optimization,
 # see Cargo.toml): a fifth of the CPU time of the release profile's test build.
 TEST_PROFILE ?= test-release
-TEST_FLAGS = --locked --profile $(TEST_PROFILE)
+# --no-fail-fast: a failing test binary does not stop the others, so every failure shows.
+TEST_FLAGS = --locked --no-fail-fast --profile $(TEST_PROFILE)
 # The end-to-end tests mostly wait on sockets and timers: more threads than cores.
 E2E_THREADS ?= 4
 
