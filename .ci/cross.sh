@@ -25,7 +25,7 @@ missing=()
 for a in "${arches[@]}"; do
     read -r _ gcc qemu deb <<<"$a"
     command -v "$gcc-gcc" >/dev/null || missing+=("gcc-$gcc")
-    [[ -d "/usr/$gcc/lib" ]] || missing+=("libc6-dev-$deb-cross")
+    [[ -f "/usr/$gcc/lib/crt1.o" ]] || missing+=("libc6-dev-$deb-cross")
     command -v "$qemu" >/dev/null || missing+=(qemu-user)
 done
 command -v python3 >/dev/null || missing+=(python3)
