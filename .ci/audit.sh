@@ -8,8 +8,9 @@
 #      undefined symbol, and must link in release builds (opt-level z and 3) for all four
 #      targets; when it does not, the functions that still reach a panic are listed;
 #   3. it stays small: the harness's text (opt-level z) is reported for every target and,
-#      on thumbv7em, per role (back-end, AWS, client: core/audit features); the whole
-#      must not exceed AUDIT_TEXT_LIMIT bytes and the back-end role BACKEND_TEXT_LIMIT;
+#      on thumbv7em, per role (back-end, AWS, client: core/audit features); the three
+#      roles together must not exceed AUDIT_TEXT_LIMIT bytes and the back-end role
+#      BACKEND_TEXT_LIMIT;
 #   4. its only normal dependencies are heapless and arrayvec;
 #   5. clippy (with the core's deny list for unwrap/expect/panic/indexing) is clean.
 # Exits non-zero on any failure, after running every check.
@@ -19,10 +20,10 @@ set -uo pipefail
 # (3.8 KB of it core::fmt for the Display impls). The 16 KiB first estimate did not
 # hold; this budget leaves room for modest growth and still catches a regression.
 # Moving the AWS's protocol decisions into core::dispatch (request and data-frame checks,
-# errors with Display, Table 7's event order, accept/abort frames) took it to 32,004;
-# the whole-system simulation (core::sim) and the word-at-a-time parser's fast paths to
-# 38,408. The per-role budgets below are the goals; this one only catches runaway growth.
-limit="${AUDIT_TEXT_LIMIT:-40960}"
+# errors with Display, Table 7's event order, accept/abort frames) took it to 32,004.
+# The budget is for the three roles a deployment links (measured 34,268 bytes); core::sim,
+# the simulated whole system, is linked (no-panic proof) and reported, not budgeted.
+limit="${AUDIT_TEXT_LIMIT:-36864}"
 # Issue 10: a back-end fits in 6 KiB of code on a Cortex-M4 (measured 5,640 bytes).
 backend_limit="${BACKEND_TEXT_LIMIT:-6144}"
 targets=(thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf x86_64-unknown-none)
@@ -108,26 +109,32 @@ if [[ -n "$size_tool" ]]; then
         bin="core/audit/target/$t/release/offload-core-audit"
         [[ -f "$bin" ]] && printf '%-28s %-9s %8s\n' "$t" whole "$(text_of "$bin")"
     done
-    whole="$(text_of core/audit/target/thumbv7em-none-eabihf/release/offload-core-audit 2>/dev/null)"
-    # One role at a time, in its own target dir so the whole-core binary stays as built.
-    for role in backend aws client; do
+    # One role at a time, then the three roles without core::sim (what a deployment
+    # links), each in its own target dir so the whole harness stays as built.
+    whole=""
+    for role in backend aws client roles; do
+        features="role-$role"
+        [[ "$role" == roles ]] && features="role-backend,role-aws,role-client"
         if CARGO_TARGET_DIR=core/audit/target/role-$role cargo build --quiet --manifest-path "$harness" \
-            --release --target thumbv7em-none-eabihf --no-default-features --features "role-$role"; then
+            --release --target thumbv7em-none-eabihf --no-default-features --features "$features"; then
             text="$(text_of "core/audit/target/role-$role/thumbv7em-none-eabihf/release/offload-core-audit")"
-            printf '%-28s %-9s %8s\n' thumbv7em-none-eabihf "$role" "$text"
+            label="$role"
+            [[ "$role" == roles ]] && { label="3 roles"; whole="$text"; }
+            printf '%-28s %-9s %8s\n' thumbv7em-none-eabihf "$label" "$text"
             if [[ "$role" == backend ]] && ((text > backend_limit)); then
                 fail "the back-end role is $text bytes of code, over its $backend_limit-byte budget (BACKEND_TEXT_LIMIT)"
             fi
         else
-            fail "harness for role $role does not link"
+            fail "harness for $features does not link"
         fi
     done
     if [[ -z "$whole" ]]; then
         fail "no harness binary to measure"
     elif ((whole > limit)); then
-        fail "text is $whole bytes, over the $limit-byte budget (AUDIT_TEXT_LIMIT)"
+        fail "the three roles are $whole bytes of text, over the $limit-byte budget (AUDIT_TEXT_LIMIT)"
     else
-        echo "whole core within the $limit-byte budget; back-end role budget $backend_limit bytes"
+        echo "the three roles within the $limit-byte budget; back-end role budget $backend_limit bytes"
+        echo "(whole = the harness with core::sim, the simulated system, as well)"
     fi
 else
     fail "no harness binary to measure"

@@ -25,7 +25,7 @@ missing=()
 for a in "${arches[@]}"; do
     read -r _ gcc qemu deb <<<"$a"
     command -v "$gcc-gcc" >/dev/null || missing+=("gcc-$gcc")
-    [[ -d "/usr/$gcc/lib" ]] || missing+=("libc6-dev-$deb-cross")
+    [[ -f "/usr/$gcc/lib/crt1.o" ]] || missing+=("libc6-dev-$deb-cross")
     command -v "$qemu" >/dev/null || missing+=(qemu-user)
 done
 command -v python3 >/dev/null || missing+=(python3)
@@ -62,6 +62,14 @@ CARGO_TARGET_DIR="$cross_dir" cargo build --locked --release -p offload-bins --b
 CARGO_TARGET_DIR="$cross_dir" cargo build --locked --release -p offload-bins --bin serverB \
     --target s390x-unknown-linux-gnu || die "build serverB for s390x"
 cargo build --locked --release -p offload-bins || die "native build"
+# Proof that the back-ends are what they claim: the ELF header's byte order and machine.
+elf() { python3 -c 'import sys; h = open(sys.argv[1], "rb").read(20)
+print("big-endian" if h[5] == 2 else "little-endian", int.from_bytes(h[18:20], "big" if h[5] == 2 else "little"))' "$1"; }
+[[ "$(elf "$cross_dir/armv7-unknown-linux-gnueabihf/release/serverA")" == "little-endian 40" ]] ||
+    die "serverA is not a 32-bit ARM (EM_ARM) program"
+[[ "$(elf "$cross_dir/s390x-unknown-linux-gnu/release/serverB")" == "big-endian 22" ]] ||
+    die "serverB is not a big-endian s390x (EM_S390) program"
+echo "serverA: 32-bit ARM ELF; serverB: big-endian s390x ELF"
 python3 .ci/cross_cluster.py \
     --program "serverA=qemu-arm -L /usr/arm-linux-gnueabihf $cross_dir/armv7-unknown-linux-gnueabihf/release/serverA" \
     --program "serverB=qemu-s390x -L /usr/s390x-linux-gnu $cross_dir/s390x-unknown-linux-gnu/release/serverB" \

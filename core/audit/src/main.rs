@@ -25,11 +25,11 @@
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
 
+use core::time::Duration;
 use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
-use core::time::Duration;
 use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
-#[cfg(all(feature = "role-backend", feature = "role-aws", feature = "role-client"))]
+#[cfg(feature = "sim")]
 use offload_core::sim::{Faults, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
@@ -373,7 +373,10 @@ fn dispatch(src: &mut Source) {
         for _ in 0..src.len(4) {
             let n = src.len(MAX_DATAGRAM);
             src.fill(&mut frame);
-            keep((d.wants_client(), d.handle_client(now, frame.get(..n).unwrap_or(&[]))));
+            keep((
+                d.wants_client(),
+                d.handle_client(now, frame.get(..n).unwrap_or(&[])),
+            ));
         }
         while let Some(t) = d.poll_transmit(now, &mut out) {
             keep(t);
@@ -398,7 +401,12 @@ fn dispatch(src: &mut Source) {
         }
         let p = src.part();
         keep((d.poll_timeout(), d.part_sent(p), d.result(p), d.received()));
-        keep((d.all_received(), d.final_result(), d.is_finished(), d.error()));
+        keep((
+            d.all_received(),
+            d.final_result(),
+            d.is_finished(),
+            d.error(),
+        ));
         keep((d.stats(), d.rtos(), micros(limits.backend_timeout)));
     }
 }
@@ -423,11 +431,7 @@ fn backend(src: &mut Source) {
     }
 }
 
-#[cfg(all(
-    feature = "role-backend",
-    feature = "role-aws",
-    feature = "role-client"
-))]
+#[cfg(feature = "sim")]
 #[inline(never)]
 fn sim(src: &mut Source) {
     let mut sc = Scenario::new(src.op(), u64::from(src.u16()), src.u64());
@@ -456,11 +460,7 @@ fn sim(src: &mut Source) {
 }
 
 /// The simulated system, in place (as a chip would keep it).
-#[cfg(all(
-    feature = "role-backend",
-    feature = "role-aws",
-    feature = "role-client"
-))]
+#[cfg(feature = "sim")]
 static mut WORLD: World<W, 4> = World::new();
 
 /// What a client runs: validate and parse the file, frame numbers, read the answer.
@@ -515,11 +515,7 @@ fn run() {
     dispatch(&mut src);
     #[cfg(feature = "role-backend")]
     backend(&mut src);
-    #[cfg(all(
-        feature = "role-backend",
-        feature = "role-aws",
-        feature = "role-client"
-    ))]
+    #[cfg(feature = "sim")]
     sim(&mut src);
 }
 

@@ -2,15 +2,14 @@
 //!
 //! * [`meter`]: flash and static RAM from the linker's symbols, peak stack by painting,
 //!   and an instruction counter (SysTick under QEMU's `-icount shift=0`).
-//! * [`sim`]: the whole system on one chip (client numbers, the AWS's `Dispatch`, three
-//!   `Backend`s) over seeded lossy in-memory links.
+//! * [`rng`]: the seeded numbers of the full-range job.
+//! * [`report`]: the lines the programs print.
 //! * [`expected`]: the answers `expected.py` computed on the host.
 #![no_std]
 
 pub mod meter;
 pub mod report;
 pub mod rng;
-pub mod sim;
 
 /// Expected answers, computed on the host by `expected.py` (Python big integers).
 pub mod expected {

@@ -3,37 +3,30 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
-use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::LineReader;
 use offload_core::dispatch::Dispatch;
-use offload_core::transfer::Instant;
-use offload_core::wire::{Epoch, JobId, MAX_VALUES};
+use offload_core::sim::{Faults, Outcome, Report, Scenario, World};
+use offload_core::wire::MAX_VALUES;
 use offload_core::{Accumulator, Op};
 use offload_mcu::expected::{Expect, FULL_JOB, FULL_N, FULL_SEED, SEED_JOB, SEED_NUMBERS};
 use offload_mcu::rng::SplitMix64;
-use offload_mcu::sim::{self, Net};
 use offload_mcu::{check, finish, meter, report, NUMS_CSV, WINDOW};
 
 const W: usize = WINDOW;
-/// Job slots per back-end in the whole system (one job at a time here).
-const SLOTS: usize = 1;
+/// Replies in flight at once on the simulated links.
+const IN_FLIGHT: usize = 16;
 /// Loss on each link for the full-range job.
-const LOSS_PERCENT: u32 = 10;
-/// Seed of the links' loss decisions.
+const LOSS_PERCENT: u8 = 10;
+/// Seed of the links' faults, latencies, job ids and epochs.
 const LINK_SEED: u64 = 0x11_0055;
 
-type Slots = [JobSlot<u8, W>; SLOTS];
-
-static mut DISPATCH: MaybeUninit<Dispatch<W>> = MaybeUninit::uninit();
-const NO_JOBS: Slots = [JobSlot::EMPTY; SLOTS];
-static mut SLOTS_ABC: [Slots; 3] = [NO_JOBS; 3];
-static mut BACKENDS: MaybeUninit<[Backend<'static, u8, W>; 3]> = MaybeUninit::uninit();
-static mut REPLY: [u8; 64] = [0; 64];
+/// The whole system's storage, built at compile time (`World::new` is a `const fn`):
+/// the AWS's Dispatch, one job slot per back-end, the links, the frame buffers.
+static mut WORLD: World<W, IN_FLIGHT> = World::new();
 
 fn op_of(e: &Expect) -> Op {
     Op::parse(e.op).unwrap_or(Op::Sum)
@@ -44,31 +37,16 @@ fn main() -> ! {
     meter::paint_stack();
     meter::start_clock();
     let per_kilotick = meter::calibrate();
-    let state = core::mem::size_of::<Dispatch<W>>()
-        + core::mem::size_of::<[Slots; 3]>()
-        + core::mem::size_of::<[Backend<'static, u8, W>; 3]>();
+    let state = core::mem::size_of::<World<W, IN_FLIGHT>>();
     hprintln!(
-        "system: window {} frames, {} job slot(s) per back-end; Dispatch {} B, JobSlot {} B, Backend {} B",
+        "system: window {} frames, one job slot per back-end; World {} B (of it Dispatch {} B)",
         W,
-        SLOTS,
-        core::mem::size_of::<Dispatch<W>>(),
-        core::mem::size_of::<JobSlot<u8, W>>(),
-        core::mem::size_of::<Backend<'static, u8, W>>()
+        state,
+        core::mem::size_of::<Dispatch<W>>()
     );
     report::memory("system", state);
-
-    // SAFETY: main runs once; these statics are touched only here, initialised before use.
-    let (dispatch, backends, reply) = unsafe {
-        let [a, b, c] = &mut *addr_of_mut!(SLOTS_ABC);
-        let backends = (*addr_of_mut!(BACKENDS)).write([
-            Backend::new(a, 30_000_000, Epoch(97)),
-            Backend::new(b, 30_000_000, Epoch(98)),
-            Backend::new(c, 30_000_000, Epoch(99)),
-        ]);
-        let dispatch =
-            (*addr_of_mut!(DISPATCH)).write(Dispatch::new(JobId(1), Op::Sum, 0, Instant(0)));
-        (dispatch, backends, &mut *addr_of_mut!(REPLY))
-    };
+    // SAFETY: main runs once and is the only user of WORLD.
+    let world = unsafe { &mut *addr_of_mut!(WORLD) };
 
     // The client's file, parsed on the chip.
     let mut parsed = [0i64; SEED_NUMBERS.len()];
@@ -86,33 +64,20 @@ fn main() -> ! {
         ok && n == SEED_NUMBERS.len() && parsed == SEED_NUMBERS,
     );
 
-    let mut net = Net::new(LINK_SEED, 0);
-    let mut job = 0x0100u32;
-    for e in &SEED_JOB {
-        job += 1;
-        let op = op_of(e);
-        *dispatch = Dispatch::new(JobId(job), op, e.count, net.now());
-        let mut xs = parsed.iter().copied();
-        let r = sim::run(dispatch, backends, &mut net, || xs.next(), reply);
-        report_job("seed", e, r, &net, 0, per_kilotick);
+    for (k, e) in SEED_JOB.iter().enumerate() {
+        let sc = Scenario::new(op_of(e), e.count, LINK_SEED + k as u64);
+        let r = world.run(&sc, parsed.iter().copied());
+        report_job("seed", e, &r, 0, per_kilotick);
     }
-
-    let mut net = Net::new(LINK_SEED, LOSS_PERCENT);
-    for e in &FULL_JOB {
-        job += 1;
-        let op = op_of(e);
-        *dispatch = Dispatch::new(JobId(job), op, e.count, net.now());
+    for (k, e) in FULL_JOB.iter().enumerate() {
+        let mut sc = Scenario::new(op_of(e), e.count, LINK_SEED + 16 + k as u64);
+        sc.faults = Faults::loss(LOSS_PERCENT);
         let mut rng = SplitMix64(FULL_SEED);
+        let numbers = core::iter::repeat_with(move || rng.next_u64() as i64);
         let t0 = meter::ticks();
-        let r = sim::run(
-            dispatch,
-            backends,
-            &mut net,
-            || Some(rng.next_u64() as i64),
-            reply,
-        );
+        let r = world.run(&sc, numbers);
         let dt = meter::ticks() - t0;
-        report_job("full", e, r, &net, dt, per_kilotick);
+        report_job("full", e, &r, dt, per_kilotick);
     }
 
     parse_cost(per_kilotick);
@@ -121,27 +86,21 @@ fn main() -> ! {
     finish()
 }
 
-fn report_job(
-    name: &str,
-    e: &Expect,
-    r: Result<offload_core::Reduction, sim::SimError>,
-    net: &Net,
-    ticks: u64,
-    per_kilotick: u64,
-) {
-    let c = net.counts;
-    match r {
-        Ok(r) => {
+fn report_job(name: &str, e: &Expect, r: &Report, ticks: u64, per_kilotick: u64) {
+    let data: u64 = r.stats.iter().map(|s| s.datagrams).sum();
+    let retransmits: u64 = r.stats.iter().map(|s| s.retransmits).sum();
+    match r.outcome {
+        Outcome::Answer(a) => {
             hprintln!(
-                "{} {}: {} over {} numbers; datagrams: {} data, {} replies, {} dropped, {} timer waits",
+                "{} {}: {} over {} numbers; datagrams: {} data ({} resent), {} replies; {} ms simulated",
                 name,
                 e.op,
-                report::decimal(r.value),
-                r.count,
-                c.data,
-                c.replies,
-                c.dropped,
-                c.waits
+                report::decimal(a.value),
+                a.count,
+                data,
+                retransmits,
+                r.replies,
+                r.elapsed_us / 1000
             );
             if ticks > 0 && per_kilotick > 0 {
                 let insns = meter::insns(ticks, per_kilotick);
@@ -153,10 +112,10 @@ fn report_job(
                     insns / e.count.max(1)
                 );
             }
-            check(name, report::same(r.value, e.answer) && r.count == e.count);
+            check(name, report::same(a.value, e.answer) && a.count == e.count);
         }
-        Err(err) => {
-            hprintln!("{} {}: no answer: {:?}", name, e.op, err);
+        other => {
+            hprintln!("{} {}: no answer: {:?}", name, e.op, other);
             check(name, false);
         }
     }
