@@ -18,8 +18,10 @@ set -uo pipefail
 # The full core, every entry point at once, measured 24,096 bytes of text at opt-level z
 # (3.8 KB of it core::fmt for the Display impls). The 16 KiB first estimate did not
 # hold; this budget leaves room for modest growth and still catches a regression.
-limit="${AUDIT_TEXT_LIMIT:-28672}"
-# Issue 10: a back-end fits in 6 KiB of code on a Cortex-M4 (measured 5,562 bytes).
+# Moving the AWS's protocol decisions into core::dispatch (request and data-frame checks,
+# errors with Display, Table 7's event order, accept/abort frames) took it to 32,004.
+limit="${AUDIT_TEXT_LIMIT:-36864}"
+# Issue 10: a back-end fits in 6 KiB of code on a Cortex-M4 (measured 5,640 bytes).
 backend_limit="${BACKEND_TEXT_LIMIT:-6144}"
 targets=(thumbv7em-none-eabihf thumbv6m-none-eabi riscv32imc-unknown-none-elf x86_64-unknown-none)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,58 +1,93 @@
 //! In-memory parse-and-reduce throughput of the core, for `make bench`.
 //!
-//! Reads the whole file (default `nums.csv`) into memory first, so no I/O is timed, then
-//! for each of the four operations times `offload_core::csv::LineReader::feed` over the
-//! buffer in 64 KiB chunks (the way the client streams a file) with every number folded
-//! into an `offload_core::Accumulator`, and finally all four at once in a single pass (four
-//! accumulators). Each figure is the median of `THROUGHPUT_RUNS` runs (default 3).
+//! Reads each file named on the command line into memory first, so no I/O is timed (with
+//! no file named, it makes two in memory: 10,000,000 lines in [-1e6, 1e6] and 5,000,000
+//! full-range `i64` lines, from a fixed seed). Then for each of the four operations it
+//! times `offload_core::csv::LineReader::feed` over the buffer in 64 KiB chunks (the way
+//! the client streams a file) with every number folded into an
+//! `offload_core::Accumulator`; then all four at once in a single pass (four
+//! accumulators), and the parse alone (numbers only counted, as the client's checking
+//! pass does). `seconds` is wall time; `cpu_seconds` is the time the thread was on a CPU
+//! (Linux only), which a busy machine does not inflate. Each figure is the median of `THROUGHPUT_RUNS` runs (default 5);
+//! `THROUGHPUT_OPS=PARSE,SUM` runs only the jobs named (for profiling).
 //!
-//! Output, one line per operation and one for all four, as `key=value` pairs that
+//! Output, one line per operation and data set, as `key=value` pairs that
 //! `bins/bench/bench.py` parses:
 //!
 //! ```text
-//! op=SUM bytes=222222222 numbers=30000000 seconds=0.123456 gbps=1.800 value=123
-//! op=ALL4 bytes=222222222 numbers=30000000 seconds=0.493827 gbps=0.450
+//! op=SUM data=nums.csv bytes=222222222 lines=30000000 numbers=30000000 seconds=0.123456 gbps=1.800 ns_per_line=4.12 lines_per_s=243000000 cpu_seconds=0.120000 cpu_gbps=1.852 value=123
+//! op=ALL4 data=nums.csv bytes=222222222 lines=30000000 numbers=30000000 seconds=0.493827 gbps=0.450 ns_per_line=16.46 lines_per_s=60750000 cpu_seconds=0.480000 cpu_gbps=0.463
 //! ```
 //!
-//! Run: `cargo run --release -p offload-bins --example throughput -- path/to/nums.csv`.
+//! Run: `cargo run --release -p offload-bins --example throughput -- [path/to/nums.csv ...]`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use offload_core::csv::LineReader;
-use offload_core::{Accumulator, Op, Reduction};
+use offload_core::{Accumulator, Op};
 
 /// Chunk size handed to the line reader, as a streaming reader would.
 const CHUNK: usize = 64 * 1024;
 
-/// Parses the whole buffer once, folding every number into each of `accs`; the first bad
-/// line is an error.
-fn reduce(data: &[u8], accs: &mut [Accumulator]) -> Result<(), String> {
+/// Parses the whole buffer once, handing every number to `sink`; returns the lines read.
+/// The first bad line is an error.
+fn parse<F: FnMut(i64)>(data: &[u8], mut sink: F) -> Result<u64, String> {
     let mut reader = LineReader::new();
-    let mut sink = |_, v| accs.iter_mut().for_each(|a| a.push(v));
     for chunk in data.chunks(CHUNK) {
-        reader.feed(chunk, &mut sink).map_err(|e| e.to_string())?;
+        reader
+            .feed(chunk, |_, v| sink(v))
+            .map_err(|e| e.to_string())?;
     }
-    reader.finish(&mut sink).map_err(|e| e.to_string())
+    reader.finish(|_, v| sink(v)).map_err(|e| e.to_string())?;
+    Ok(reader.lines())
 }
 
-/// Median seconds of `runs` passes over `data` with one accumulator per op, and the
-/// reductions of the last pass.
-fn time_ops(data: &[u8], ops: &[Op], runs: usize) -> Result<(f64, Vec<Reduction>), String> {
-    let mut times = Vec::with_capacity(runs);
-    let mut last = Vec::new();
-    for _ in 0..runs {
-        let mut accs: Vec<Accumulator> = ops.iter().map(|&op| Accumulator::new(op)).collect();
-        let start = Instant::now();
-        reduce(std::hint::black_box(data), &mut accs)?;
-        times.push(start.elapsed().as_secs_f64());
-        last = std::hint::black_box(accs)
-            .iter()
-            .map(Accumulator::finish)
-            .collect();
+/// What one pass computes.
+#[derive(Clone, Copy)]
+enum Job {
+    One(Op),
+    AllFour,
+    ParseOnly,
+}
+
+impl Job {
+    fn label(self) -> &'static str {
+        match self {
+            Job::One(op) => op.name(),
+            Job::AllFour => "ALL4",
+            Job::ParseOnly => "PARSE",
+        }
     }
-    Ok((median(times), last))
+}
+
+/// One pass: lines read, numbers, and the reduction (for one operation).
+fn pass(data: &[u8], job: Job) -> Result<(u64, u64, Option<String>), String> {
+    match job {
+        Job::One(op) => {
+            let mut acc = Accumulator::new(op);
+            let lines = parse(data, |v| acc.push(v))?;
+            let r = acc.finish();
+            Ok((lines, r.count, Some(r.value.to_string())))
+        }
+        Job::AllFour => {
+            let mut accs = Op::ALL.map(Accumulator::new);
+            let lines = parse(data, |v| accs.iter_mut().for_each(|a| a.push(v)))?;
+            Ok((lines, accs[0].finish().count, None))
+        }
+        Job::ParseOnly => {
+            let mut n = 0u64;
+            let lines = parse(data, |_| n += 1)?;
+            Ok((lines, n, None))
+        }
+    }
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux's schedstat), so that time spent
+/// waiting for a CPU on a busy machine is not counted; `None` where there is none.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 fn median(mut times: Vec<f64>) -> f64 {
@@ -60,52 +95,93 @@ fn median(mut times: Vec<f64>) -> f64 {
     times.get(times.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// xorshift64*, for the generated data sets.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// `lines` numbers, one per line, each from `value`.
+fn generate(lines: usize, mut value: impl FnMut(&mut u64) -> i64) -> Vec<u8> {
+    use std::io::Write;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut out = Vec::with_capacity(lines * 21);
+    for _ in 0..lines {
+        let _ = writeln!(out, "{}", value(&mut state));
+    }
+    out
+}
+
 fn main() -> ExitCode {
-    let path = std::env::args_os()
-        .nth(1)
-        .map_or_else(|| PathBuf::from("nums.csv"), PathBuf::from);
     let runs = std::env::var("THROUGHPUT_RUNS")
         .ok()
         .and_then(|s| s.parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(3);
-    let data = match std::fs::read(&path) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("throughput: {}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let bytes = data.len();
-    let gbps = |secs: f64| {
-        if secs > 0.0 {
-            bytes as f64 / secs / 1e9
-        } else {
-            0.0
-        }
-    };
-    let mut jobs: Vec<(String, Vec<Op>)> = Op::ALL
-        .iter()
-        .map(|&op| (op.name().to_owned(), vec![op]))
-        .collect();
-    jobs.push(("ALL4".to_owned(), Op::ALL.to_vec()));
-    for (label, ops) in jobs {
-        let (secs, results) = match time_ops(&data, &ops, runs) {
-            Ok(r) => r,
+        .unwrap_or(5);
+    let mut sets: Vec<(String, Vec<u8>)> = Vec::new();
+    for path in std::env::args_os().skip(1) {
+        match std::fs::read(&path) {
+            Ok(d) => sets.push((path.to_string_lossy().into_owned(), d)),
             Err(e) => {
-                eprintln!("throughput: {}:{e}", path.display());
+                eprintln!("throughput: {}: {e}", path.to_string_lossy());
                 return ExitCode::FAILURE;
             }
-        };
-        let numbers = results.first().map_or(0, |r| r.count);
-        let value = match results.as_slice() {
-            [only] => format!(" value={}", only.value),
-            _ => String::new(),
-        };
-        println!(
-            "op={label} bytes={bytes} numbers={numbers} seconds={secs:.6} gbps={:.3}{value}",
-            gbps(secs)
-        );
+        }
+    }
+    if sets.is_empty() {
+        let uniform = generate(10_000_000, |s| (next(s) % 2_000_001) as i64 - 1_000_000);
+        let full = generate(5_000_000, |s| next(s) as i64);
+        sets.push(("generated-uniform-1e6".to_owned(), uniform));
+        sets.push(("generated-full-i64".to_owned(), full));
+    }
+    let mut jobs: Vec<Job> = Op::ALL.iter().map(|&op| Job::One(op)).collect();
+    jobs.push(Job::AllFour);
+    jobs.push(Job::ParseOnly);
+    if let Ok(only) = std::env::var("THROUGHPUT_OPS") {
+        // For profiling one job at a time, e.g. THROUGHPUT_OPS=PARSE,SUM.
+        jobs.retain(|j| only.split(',').any(|o| o.eq_ignore_ascii_case(j.label())));
+    }
+    for (name, data) in &sets {
+        let bytes = data.len();
+        for &job in &jobs {
+            let mut times = Vec::with_capacity(runs);
+            let mut cpu_times = Vec::with_capacity(runs);
+            let mut last = (0, 0, None);
+            for _ in 0..runs {
+                let cpu_start = cpu_ns();
+                let start = Instant::now();
+                match pass(std::hint::black_box(data), job) {
+                    Ok(r) => last = std::hint::black_box(r),
+                    Err(e) => {
+                        eprintln!("throughput: {name}:{e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+                times.push(start.elapsed().as_secs_f64());
+                if let (Some(a), Some(b)) = (cpu_start, cpu_ns()) {
+                    cpu_times.push(b.saturating_sub(a) as f64 / 1e9);
+                }
+            }
+            let secs = median(times).max(1e-9);
+            let cpu = if cpu_times.len() == runs {
+                let c = median(cpu_times).max(1e-9);
+                format!(" cpu_seconds={c:.6} cpu_gbps={:.3}", bytes as f64 / c / 1e9)
+            } else {
+                String::new()
+            };
+            let (lines, numbers, value) = last;
+            let value = value.map(|v| format!(" value={v}")).unwrap_or_default();
+            println!(
+                "op={} data={name} bytes={bytes} lines={lines} numbers={numbers} \
+                 seconds={secs:.6} gbps={:.3} ns_per_line={:.2} lines_per_s={:.0}{cpu}{value}",
+                job.label(),
+                bytes as f64 / secs / 1e9,
+                secs * 1e9 / lines.max(1) as f64,
+                lines as f64 / secs,
+            );
+        }
     }
     ExitCode::SUCCESS
 }

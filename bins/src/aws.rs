@@ -1,90 +1,97 @@
 //! The AWS front-end: TCP from clients, UDP to the back-ends, many jobs at once.
 //!
-//! Each client connection gets a thread that owns its job's [`Dispatch`] (the core's
-//! sans-IO splitter and reliable senders). One reader thread owns the receiving side of
-//! the UDP socket and hands each back-end reply to its job over a bounded channel; a
-//! full channel drops the reply, which the transfer layer treats as a lost datagram.
+//! Every protocol decision is the core's [`Dispatch`]; this file only moves bytes and
+//! time between it and the sockets, and prints what it announces. Each connection gets
+//! a thread: it waits (bounded by `OFFLOAD_REQUEST_TIMEOUT_MS`, not counted as a job)
+//! for the client's request, answers it at once with accept or busy, then runs the job's
+//! poll loop. One reader thread owns the receiving side of the UDP socket and hands each
+//! back-end reply to its job over a bounded channel; a full channel drops the reply,
+//! which the transfer layer treats as a lost datagram.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
 use crate::net::{
     bind_hint, enable_gso, is_timeout, now, random_job_id, tune_udp, FrameReader, Polled,
 };
-use offload_core::dispatch::{Dispatch, DispatchError, PartEvent};
+use offload_core::dispatch::{
+    parse_request, Dispatch, Event, Limits, Refusal, Request, CLIENT_FRAME_MAX,
+};
 use offload_core::split::Part;
-use offload_core::wire::{ErrorCode, Frame, JobId, Sack, MAX_DATAGRAM};
-use offload_core::{Op, I192};
+use offload_core::wire::{Header, JobId, MAX_DATAGRAM};
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// Frames in flight per back-end per job (a back-end accepts any window up to
-/// `offload_core::transfer::MAX_WINDOW` at no cost to its memory).
-pub const WINDOW: usize = 64;
-/// How long a job thread blocks on one socket before serving its timers.
+/// Frames in flight per back-end per job: the core's window, shared with the back-ends.
+pub const WINDOW: usize = offload_core::WINDOW;
+/// Longest a job thread blocks on the client's socket before serving its timers.
 const POLL: Duration = Duration::from_millis(2);
+/// Longest a job thread sleeps when it waits only for back-ends.
+const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Bytes buffered from a client per read.
 const CLIENT_BUFFER: usize = 256 << 10;
 /// Back-end replies queued per job before further ones are dropped.
 const REPLY_QUEUE: usize = 1024;
 /// How long a refused client's remaining bytes are drained so it can read our error.
 const DRAIN: Duration = Duration::from_secs(2);
+/// Connections waiting for their request at once; more are closed at once.
+const MAX_WAITING: usize = 1024;
+/// Frames per offloaded send: 44 x 1472 = 64,768 bytes, under UDP's 65,507-byte limit.
+const GSO_FRAMES: usize = 44;
+/// Longest reply a back-end sends (acks and results are 48 bytes).
+const REPLY_MAX: usize = 64;
 
-/// A back-end's reply, decoded by the reader thread, for one job.
-#[derive(Clone, Copy, Debug)]
-enum Reply {
-    Ack {
-        cum: u32,
-        complete: bool,
-        sack: Sack,
-    },
-    Result {
-        op: Op,
-        count: u64,
-        value: I192,
-    },
-    Error {
-        code: ErrorCode,
-        arg: u16,
-    },
+/// Why the AWS could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// A bad environment variable or host name.
+    Config(ConfigError),
+    /// A socket could not be bound.
+    Bind(&'static str, SocketAddr, io::Error),
+    /// The UDP socket for the back-ends' replies could not be set up (the message says why).
+    ReplySocket(String),
+    /// The UDP reader thread could not start.
+    Thread(io::Error),
 }
 
-impl Reply {
-    fn frame(self, job: JobId) -> Frame<'static> {
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reply::Ack {
-                cum,
-                complete,
-                sack,
-            } => Frame::Ack {
-                epoch: Default::default(),
-                job,
-                cum,
-                complete,
-                sack,
-            },
-            Reply::Result { op, count, value } => Frame::Result {
-                epoch: Default::default(),
-                job,
-                op,
-                count,
-                value,
-            },
-            Reply::Error { code, arg } => Frame::Error { job, code, arg },
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Bind(proto, addr, e) => {
+                let hint = bind_hint(e, "aws", "OFFLOAD_HOST_AWS");
+                write!(f, "cannot bind {proto} {addr}: {e}{hint}")
+            }
+            StartError::ReplySocket(why) => f.write_str(why),
+            StartError::Thread(e) => write!(f, "cannot start the UDP reader: {e}"),
         }
     }
 }
 
-type Registry = Arc<Mutex<HashMap<JobId, SyncSender<(Part, Reply)>>>>;
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> StartError {
+        StartError::Config(e)
+    }
+}
 
-/// What every job thread shares.
+/// A back-end's datagram for one job, as the reader thread received it.
+struct Reply {
+    part: Part,
+    len: usize,
+    bytes: [u8; REPLY_MAX],
+}
+
+type Registry = Mutex<HashMap<JobId, SyncSender<Reply>>>;
+
+/// What every connection thread shares.
 struct Shared {
     cfg: Config,
     udp: UdpSocket,
@@ -92,7 +99,8 @@ struct Shared {
     gso: bool,
     backends: [SocketAddr; 3],
     registry: Registry,
-    active: AtomicUsize,
+    jobs: AtomicUsize,
+    waiting: AtomicUsize,
 }
 
 /// Entry point of `aws`.
@@ -112,30 +120,18 @@ pub fn main() -> ExitCode {
 
 enum Never {}
 
-fn start() -> Result<Never, String> {
-    let cfg = Config::from_env().map_err(|e| e.0)?;
-    let backends = [Part::A, Part::B, Part::C].map(|p| cfg.backend_addr(p));
-    let backends = match backends {
-        [Ok(a), Ok(b), Ok(c)] => [a, b, c],
-        [a, b, c] => {
-            return Err([a.err(), b.err(), c.err()]
-                .into_iter()
-                .flatten()
-                .map(|e| e.0)
-                .collect::<Vec<_>>()
-                .join("; "))
-        }
-    };
-    let udp_addr = cfg.aws_udp_addr().map_err(|e| e.0)?;
-    let tcp_addr = cfg.aws_tcp_addr().map_err(|e| e.0)?;
+fn start() -> Result<Never, StartError> {
+    let cfg = Config::from_env()?;
+    let backends = [
+        cfg.backend_addr(Part::A)?,
+        cfg.backend_addr(Part::B)?,
+        cfg.backend_addr(Part::C)?,
+    ];
+    let (udp_addr, tcp_addr) = (cfg.aws_udp_addr()?, cfg.aws_tcp_addr()?);
     // One socket for the three back-ends, of their family (dual-stack if they mix).
-    let (udp, backends) = crate::net::bind_reply_socket(udp_addr, backends)?;
-    let listener = TcpListener::bind(tcp_addr).map_err(|e| {
-        format!(
-            "cannot bind TCP {tcp_addr}: {e}{}",
-            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
-        )
-    })?;
+    let (udp, backends) =
+        crate::net::bind_reply_socket(udp_addr, backends).map_err(StartError::ReplySocket)?;
+    let listener = TcpListener::bind(tcp_addr).map_err(|e| StartError::Bind("TCP", tcp_addr, e))?;
     let granted = tune_udp(&udp);
     // Offload only where a full frame fits the route to every back-end (IPv6 on a
     // 1500-byte link does not): on such a socket the kernel would refuse every send.
@@ -151,18 +147,44 @@ fn start() -> Result<Never, String> {
         udp,
         gso,
         backends,
-        registry: Arc::new(Mutex::new(HashMap::new())),
-        active: AtomicUsize::new(0),
+        registry: Mutex::new(HashMap::new()),
+        jobs: AtomicUsize::new(0),
+        waiting: AtomicUsize::new(0),
     });
     say(&aws_boot());
     let reader = Arc::clone(&shared);
     std::thread::Builder::new()
         .name("udp-reader".into())
         .spawn(move || read_replies(&reader))
-        .map_err(|e| format!("cannot start the UDP reader: {e}"))?;
+        .map_err(StartError::Thread)?;
+    accept_loop(&shared, &listener)
+}
+
+/// A counter held for as long as the guard lives.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    /// Takes one of `limit` places, or `None` when all are taken.
+    fn take(counter: &'a AtomicUsize, limit: usize) -> Option<Counted<'a>> {
+        if counter.fetch_add(1, Ordering::SeqCst) >= limit {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Counted(counter))
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) -> Result<Never, StartError> {
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 // Out of descriptors and the like: wait and keep serving.
                 eprintln!("aws: accept failed: {e}");
@@ -170,32 +192,26 @@ fn start() -> Result<Never, String> {
                 continue;
             }
         };
-        let shared2 = Arc::clone(&shared);
-        if shared.active.fetch_add(1, Ordering::SeqCst) >= shared.cfg.max_jobs {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
-            eprintln!(
-                "aws: client {peer} refused: {} jobs already running",
-                shared.cfg.max_jobs
+        if shared.waiting.load(Ordering::SeqCst) >= MAX_WAITING {
+            crate::debug!(
+                shared.cfg,
+                "aws: {peer} closed: {MAX_WAITING} connections waiting"
             );
-            let _ = std::thread::Builder::new()
-                .spawn(move || refuse(stream, JobId(0), ErrorCode::Busy, 0));
             continue;
         }
+        let sh = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name(format!("client-{peer}"))
             .stack_size(8 << 20)
-            .spawn(move || {
-                serve_client(&shared2, stream, peer);
-                shared2.active.fetch_sub(1, Ordering::SeqCst);
-            });
+            .spawn(move || serve_connection(&sh, stream, peer));
         if let Err(e) = spawned {
-            shared.active.fetch_sub(1, Ordering::SeqCst);
             eprintln!("aws: cannot start a thread for {peer}: {e}");
         }
     }
 }
 
-/// The UDP reader: decode, find the job, hand over. Never blocks on a job.
+/// The UDP reader: find the part by the sender's address and the job by the header,
+/// hand the bytes over. Never blocks on a job.
 fn read_replies(shared: &Shared) {
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     loop {
@@ -206,49 +222,34 @@ fn read_replies(shared: &Shared) {
                 continue;
             }
         };
-        let Some(part) = shared
-            .backends
-            .iter()
-            .position(|a| *a == src)
-            .and_then(Part::from_index)
-        else {
+        let part = shared.backends.iter().position(|a| *a == src);
+        let Some(part) = part.and_then(Part::from_index) else {
             crate::debug!(shared.cfg, "aws: dropped {n} bytes from stranger {src}");
             continue;
         };
-        let frame = match Frame::parse(&buf[..n]) {
-            Ok(f) => f,
+        let job = match Header::parse(&buf[..n]) {
+            Ok(h) if n <= REPLY_MAX => h.job,
+            Ok(_) => {
+                crate::debug!(shared.cfg, "aws: dropped a {n}-byte datagram from {src}");
+                continue;
+            }
             Err(e) => {
                 crate::debug!(shared.cfg, "aws: dropped datagram from {src}: {e}");
                 continue;
             }
         };
-        let reply = match frame {
-            Frame::Ack {
-                cum,
-                complete,
-                sack,
-                ..
-            } => Reply::Ack {
-                cum,
-                complete,
-                sack,
-            },
-            Frame::Result {
-                op, count, value, ..
-            } => Reply::Result { op, count, value },
-            Frame::Error { code, arg, .. } => Reply::Error { code, arg },
-            other => {
-                crate::debug!(shared.cfg, "aws: dropped datagram from {src}: {other:?}");
-                continue;
-            }
+        let mut reply = Reply {
+            part,
+            len: n,
+            bytes: [0; REPLY_MAX],
         };
-        let job = frame.job();
+        reply.bytes[..n].copy_from_slice(&buf[..n]);
         let sender = shared
             .registry
             .lock()
             .ok()
             .and_then(|r| r.get(&job).cloned());
-        match sender.map(|tx| tx.try_send((part, reply))) {
+        match sender.map(|tx| tx.try_send(reply)) {
             None => crate::debug!(shared.cfg, "aws: reply for unknown job {job} from {src}"),
             Some(Err(TrySendError::Full(_))) => {
                 crate::debug!(shared.cfg, "aws: job {job} queue full; reply dropped")
@@ -258,445 +259,400 @@ fn read_replies(shared: &Shared) {
     }
 }
 
-/// Why a job ended early.
-enum JobEnd {
-    /// The client vanished or misbehaved: nothing to tell it.
-    ClientGone(String),
-    /// Tell the client this, then close.
-    Report(ErrorCode, u16, String),
+/// A client's TCP connection and the frames buffered from it.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    reader: FrameReader,
 }
 
-/// Lines of Table 7 for one job, printed in the table's order however events arrive.
-struct Lines {
-    slots: [Option<String>; 9],
-    skip: [bool; 9],
-    next: usize,
+/// Why a connection ended before its request was read.
+enum Unasked {
+    Closed,
+    Silent,
+    Failed(io::Error),
+    Refused(Refusal),
 }
 
-const RECEIVED: usize = 0;
-const SENT: usize = 1;
-const RESULT: usize = 4;
-const FINAL: usize = 7;
-const ANSWERED: usize = 8;
-
-impl Lines {
-    fn new(sizes: [u64; 3]) -> Lines {
-        let mut skip = [false; 9];
-        for (i, &n) in sizes.iter().enumerate() {
-            // An empty part is not sent and has no result.
-            skip[SENT + i] = n == 0;
-            skip[RESULT + i] = n == 0;
-        }
-        Lines {
-            slots: Default::default(),
-            skip,
-            next: 0,
-        }
-    }
-
-    fn is_set(&self, i: usize) -> bool {
-        i < self.next || self.slots[i].is_some()
-    }
-
-    fn set(&mut self, i: usize, line: String) {
-        if !self.is_set(i) {
-            self.slots[i] = Some(line);
-        }
-        while self.next < self.slots.len() {
-            if self.skip[self.next] {
-                self.next += 1;
-            } else if let Some(l) = self.slots[self.next].take() {
-                say(&l);
-                self.next += 1;
-            } else {
-                break;
-            }
-        }
-    }
-}
-
-fn serve_client(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
+fn serve_connection(shared: &Shared, stream: TcpStream, peer: SocketAddr) {
     let cfg = &shared.cfg;
+    let Some(waiting) = Counted::take(&shared.waiting, MAX_WAITING) else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(cfg.idle_timeout));
-    let mut reader = FrameReader::new(CLIENT_BUFFER);
-    let request = match reader.next_blocking(&mut stream) {
-        Ok(Some(len)) => {
-            let r = match reader.frame(len) {
-                Ok(Frame::Request { op, total, .. }) => Ok((op, total)),
-                Ok(other) => Err(format!("{other:?}")),
-                Err(e) => Err(e.to_string()),
-            };
-            reader.consume(len);
-            r
-        }
-        Ok(None) => return crate::debug!(cfg, "aws: {peer} closed without a request"),
-        Err(e) => return eprintln!("aws: client {peer} sent no valid request: {e}"),
+    let mut conn = Conn {
+        stream,
+        peer,
+        reader: FrameReader::new(CLIENT_BUFFER),
     };
-    let (op, total) = match request {
-        Ok((op, total)) if total > 0 => (op, total),
-        other => {
-            eprintln!("aws: client {peer} sent an invalid request: {other:?}");
-            return refuse(stream, JobId(0), ErrorCode::BadRequest, 0);
+    let asked = read_request(&mut conn, Instant::now() + cfg.request_timeout);
+    drop(waiting);
+    let request = match asked {
+        Ok(r) => r,
+        Err(Unasked::Closed) => return crate::debug!(cfg, "aws: {peer} closed without a request"),
+        Err(Unasked::Silent) => {
+            let ms = cfg.request_timeout.as_millis();
+            return crate::debug!(cfg, "aws: {peer} closed: no request within {ms} ms");
+        }
+        Err(Unasked::Failed(e)) => return eprintln!("aws: client {peer} failed: {e}"),
+        Err(Unasked::Refused(r @ Refusal::Malformed(_))) => {
+            return eprintln!("aws: client {peer} {r}");
+        }
+        Err(Unasked::Refused(r)) => {
+            eprintln!("aws: client {peer} {r}");
+            return refuse(conn, r);
         }
     };
-    let (tx, rx) = sync_channel(REPLY_QUEUE);
-    let job = {
-        let Ok(mut reg) = shared.registry.lock() else {
-            return refuse(stream, JobId(0), ErrorCode::Busy, 0);
-        };
-        let mut job = random_job_id();
-        while reg.contains_key(&job) {
-            job = random_job_id();
-        }
-        reg.insert(job, tx);
-        job
+    let Some(_job_place) = Counted::take(&shared.jobs, cfg.max_jobs) else {
+        eprintln!(
+            "aws: client {peer} refused: {} jobs already running",
+            cfg.max_jobs
+        );
+        return refuse(conn, Refusal::Busy);
     };
-    crate::debug!(cfg, "aws: job {job}: {op} of {total} numbers from {peer}");
-    let mut dispatch: Box<Dispatch<WINDOW>> = Box::new(Dispatch::new(job, op, total, now()));
-    let outcome = run_job(shared, &mut stream, &mut reader, &mut dispatch, &rx);
-    if let Ok(mut reg) = shared.registry.lock() {
-        reg.remove(&job);
-    }
-    // Free the back-ends' slots for parts that never finished.
-    for part in Part::ALL {
-        if dispatch.sizes()[part.index()] > 0 && dispatch.result(part).is_none() {
-            let mut b = [0u8; 16];
-            if let Ok(n) = (Frame::Abort { job }).emit(&mut b) {
-                let _ = shared.udp.send_to(&b[..n], shared.backends[part.index()]);
+    run_job(shared, conn, request);
+}
+
+/// Reads the first frame, within `deadline` whatever signals interrupt the reads.
+fn read_request(conn: &mut Conn, deadline: Instant) -> Result<Request, Unasked> {
+    loop {
+        match conn.reader.poll() {
+            Ok(Polled::Frame(len)) => {
+                let request = parse_request(conn.reader.frame_bytes(len));
+                conn.reader.consume(len);
+                return request.map_err(Unasked::Refused);
             }
+            Ok(Polled::Closed) => return Err(Unasked::Closed),
+            Err(e) => return Err(Unasked::Refused(Refusal::Malformed(e))),
+            Ok(Polled::More) => {}
         }
-    }
-    match outcome {
-        Ok(()) => crate::debug!(
-            cfg,
-            "aws: job {job} done; allocations so far: {}",
-            crate::alloc::allocations()
-        ),
-        Err(JobEnd::ClientGone(why)) => {
-            eprintln!("aws: job {job}: client {peer} {why}; job abandoned")
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Unasked::Silent);
         }
-        Err(JobEnd::Report(code, arg, why)) => {
-            eprintln!("aws: job {job} for client {peer} failed: {why}");
-            refuse(stream, job, code, arg);
+        let _ = conn.stream.set_read_timeout(Some(left));
+        match conn.reader.fill(&mut conn.stream) {
+            Ok(_) => {}
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(Unasked::Failed(e)),
         }
     }
 }
 
-/// Sends an error frame, then drains what the client still sends (briefly) so it
-/// reads the error instead of a connection reset.
-fn refuse(mut stream: TcpStream, job: JobId, code: ErrorCode, arg: u16) {
-    let mut b = [0u8; 16];
-    if let Ok(n) = (Frame::Error { job, code, arg }).emit(&mut b) {
-        let _ = stream.set_write_timeout(Some(DRAIN));
-        let _ = stream.write_all(&b[..n]);
+/// True for errors after which the same call may simply be made again: a signal
+/// interrupted it, or its timeout passed (the caller checks its own deadline).
+fn retry(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted || is_timeout(e)
+}
+
+/// Writes all of `bytes` by `deadline`, retrying after signals.
+fn write_until(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ));
+        }
+        let _ = stream.set_write_timeout(Some(left));
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if retry(&e) => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(())
+}
+
+/// Tells a client why it is turned away, then drains what it still sends (briefly)
+/// so it reads the error instead of a connection reset.
+fn refuse(mut conn: Conn, refusal: Refusal) {
+    let mut b = [0u8; CLIENT_FRAME_MAX];
+    let n = refusal.emit(&mut b);
+    let _ = write_until(&mut conn.stream, &b[..n], Instant::now() + DRAIN);
+    drain(conn.stream);
+}
+
+fn drain(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let started = std::time::Instant::now();
-    let mut sink = [0u8; 64 << 10];
-    while started.elapsed() < DRAIN {
+    let deadline = Instant::now() + DRAIN;
+    let mut sink = [0u8; 16 << 10];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let _ = stream.set_read_timeout(Some(left.min(Duration::from_millis(200))));
         match stream.read(&mut sink) {
             Ok(0) => break,
             Ok(_) => {}
-            Err(e) if is_timeout(&e) => {}
+            Err(e) if retry(&e) => {}
             Err(_) => break,
         }
     }
 }
 
-fn run_job(
-    shared: &Shared,
-    stream: &mut TcpStream,
-    reader: &mut FrameReader,
-    d: &mut Dispatch<WINDOW>,
-    rx: &Receiver<(Part, Reply)>,
-) -> Result<(), JobEnd> {
+/// One job from accept to answer (or failure), then the clean-up.
+fn run_job(shared: &Shared, mut conn: Conn, request: Request) {
     let cfg = &shared.cfg;
-    let job = d.job();
-    let op = d.op();
-    let sizes = d.sizes();
-    let timeout_us = cfg.backend_timeout.as_micros() as u64;
-    let mut lines = Lines::new(sizes);
-    let mut next_seq = 0u32;
-    let mut last_heard = std::time::Instant::now();
-    let mut batch = Batch::new(shared.gso);
-    let _ = stream.set_read_timeout(Some(POLL));
-    loop {
-        // Back-end replies first: they free window space.
-        while let Ok((part, reply)) = rx.try_recv() {
-            on_reply(shared, d, &mut lines, part, reply)?;
-        }
-        let t = now();
-        d.handle_timeout(t);
-        while let Some((part, bytes)) = d.poll_transmit(t) {
-            batch.push(shared, part, bytes);
-        }
-        batch.flush(shared);
-        for part in Part::ALL {
-            if sizes[part.index()] > 0 && d.part_sent(part) && !lines.is_set(SENT + part.index()) {
-                lines.set(SENT + part.index(), aws_sent(sizes[part.index()], part));
-            }
-        }
-        if let Some(part) = d.stalled(t, timeout_us) {
-            let letter = part.letter();
-            return Err(JobEnd::Report(
-                ErrorCode::BackendTimeout,
-                part.index() as u16,
-                format!(
-                    "Backend-Server {letter} did not answer within {} ms",
-                    cfg.backend_timeout.as_millis()
-                ),
-            ));
-        }
-        if !d.all_received() {
-            if !d.has_room() {
-                wait_reply(shared, d, &mut lines, rx, POLL)?;
-                continue;
-            }
-            // Take every buffered frame the windows have room for, then transmit them
-            // together (one offloaded send can carry many).
-            let mut took = false;
-            loop {
-                match reader.poll() {
-                    Ok(Polled::Frame(len)) => {
-                        take_data(d, reader, len, op, &mut next_seq)?;
-                        reader.consume(len);
-                        took = true;
-                        if d.all_received() {
-                            lines.set(
-                                RECEIVED,
-                                aws_received(d.received(), shared.cfg.aws_tcp_port()),
-                            );
-                            break;
-                        }
-                        if !d.has_room() {
-                            break;
-                        }
-                    }
-                    Ok(Polled::More) => break,
-                    Ok(Polled::Closed) => {
-                        return Err(JobEnd::ClientGone(format!(
-                            "closed after {} of {} numbers",
-                            d.received(),
-                            sizes.iter().sum::<u64>()
-                        )))
-                    }
-                    Err(e) => {
-                        return Err(JobEnd::ClientGone(format!("sent a malformed stream ({e})")))
-                    }
-                }
-            }
-            if took {
-                continue;
-            }
-            match reader.fill(stream) {
-                Ok(_) => last_heard = std::time::Instant::now(),
-                Err(e) if is_timeout(&e) => {
-                    if last_heard.elapsed() >= cfg.idle_timeout {
-                        return Err(JobEnd::ClientGone(format!(
-                            "sent nothing for {} s",
-                            cfg.idle_timeout.as_secs()
-                        )));
-                    }
-                }
-                Err(e) => return Err(JobEnd::ClientGone(format!("failed: {e}"))),
-            }
-            continue;
-        }
-        if let Some(result) = d.final_result() {
-            lines.set(FINAL, aws_reduced(op, result.value));
-            let mut b = [0u8; MAX_DATAGRAM];
-            let n = (Frame::Result {
-                epoch: Default::default(),
-                job,
-                op,
-                count: result.count,
-                value: result.value,
-            })
-            .emit(&mut b)
-            .map_err(|e| JobEnd::ClientGone(e.to_string()))?;
-            let _ = stream.set_write_timeout(Some(cfg.idle_timeout));
-            stream
-                .write_all(&b[..n])
-                .map_err(|e| JobEnd::ClientGone(format!("could not be sent the answer: {e}")))?;
-            lines.set(ANSWERED, aws_answered());
-            return Ok(());
-        }
-        let wait = d
-            .poll_timeout()
-            .map_or(Duration::from_millis(50), |at| {
-                Duration::from_micros(at.since(now()))
-            })
-            .clamp(Duration::from_micros(200), Duration::from_millis(50));
-        wait_reply(shared, d, &mut lines, rx, wait)?;
+    let (tx, rx) = sync_channel(REPLY_QUEUE);
+    let Some(job) = register(shared, tx) else {
+        return refuse(conn, Refusal::Busy);
+    };
+    let limits = Limits {
+        backend_timeout: cfg.backend_timeout,
+        client_idle: cfg.idle_timeout,
+    };
+    crate::debug!(
+        cfg,
+        "aws: job {job}: {} of {} numbers from {}",
+        request.op,
+        request.total,
+        conn.peer
+    );
+    let mut d: Box<Dispatch<WINDOW>> = Box::default();
+    d.start(job, request, limits, now());
+    let told = poll_job(shared, &mut conn, &mut d, &rx);
+    if let Ok(mut reg) = shared.registry.lock() {
+        reg.remove(&job);
+    }
+    log_stats(shared, &d);
+    if told && d.error().is_some() {
+        drain(conn.stream);
     }
 }
 
-/// Full frames for one back-end, laid end to end for a single segmentation-offload send:
+fn register(shared: &Shared, tx: SyncSender<Reply>) -> Option<JobId> {
+    let mut reg = shared.registry.lock().ok()?;
+    let mut job = random_job_id();
+    while reg.contains_key(&job) {
+        job = random_job_id();
+    }
+    reg.insert(job, tx);
+    Some(job)
+}
+
+/// The job's poll loop: replies in, timers, datagrams out, events printed, the client
+/// answered, client frames in, then wait. Returns whether the client was sent an error.
+fn poll_job(
+    shared: &Shared,
+    conn: &mut Conn,
+    d: &mut Dispatch<WINDOW>,
+    rx: &Receiver<Reply>,
+) -> bool {
+    let mut batch = Batch::new(shared.gso);
+    let mut told = false;
+    loop {
+        let t = now();
+        while let Ok(r) = rx.try_recv() {
+            let _ = d.handle_backend(t, r.part, &r.bytes[..r.len]);
+        }
+        d.handle_timeout(t);
+        feed_client(conn, d);
+        batch.send_all(shared, d);
+        announce_all(shared, d, conn.peer);
+        told |= answer(shared, conn, d);
+        // Writing the answer is itself an event (the table's last line).
+        announce_all(shared, d, conn.peer);
+        if d.is_finished() {
+            return told;
+        }
+        wait(conn, d, rx);
+    }
+}
+
+fn announce_all(shared: &Shared, d: &mut Dispatch<WINDOW>, peer: SocketAddr) {
+    while let Some(event) = d.poll_event() {
+        announce(shared, d, peer, event);
+    }
+}
+
+/// Prints one of Table 7's lines, or the reason a job was abandoned.
+fn announce(shared: &Shared, d: &Dispatch<WINDOW>, peer: SocketAddr, event: Event) {
+    let cfg = &shared.cfg;
+    let op = d.op();
+    match event {
+        Event::Received { count } => say(&aws_received(count, cfg.aws_tcp_port())),
+        Event::Sent { part, count } => say(&aws_sent(count, part)),
+        Event::PartResult { part, result } => {
+            say(&aws_result(op, part, cfg.aws_udp_port(), result.value))
+        }
+        Event::Reduced { result } => say(&aws_reduced(op, result.value)),
+        Event::Answered => {
+            say(&aws_answered());
+            let allocs = crate::alloc::allocations();
+            crate::debug!(
+                cfg,
+                "aws: job {} done; allocations so far: {allocs}",
+                d.job()
+            );
+        }
+        Event::Failed(why) => eprintln!("aws: job {} from {peer} abandoned: {why}", d.job()),
+    }
+}
+
+/// Writes what the job owes the client (accept, answer or error). Returns whether it
+/// was an error frame.
+fn answer(shared: &Shared, conn: &mut Conn, d: &mut Dispatch<WINDOW>) -> bool {
+    let mut b = [0u8; CLIENT_FRAME_MAX];
+    let Some(n) = d.poll_client(&mut b) else {
+        return false;
+    };
+    let deadline = Instant::now() + shared.cfg.idle_timeout;
+    match write_until(&mut conn.stream, &b[..n], deadline) {
+        // Only an answer's write moves the job on; an accept's or an error's does not.
+        Ok(()) => d.handle_answer_written(now()),
+        Err(e) => {
+            let (job, peer) = (d.job(), conn.peer);
+            crate::debug!(shared.cfg, "aws: job {job}: write to {peer} failed: {e}");
+            d.handle_client_closed(now());
+        }
+    }
+    d.error().is_some()
+}
+
+/// Hands every buffered client frame to the job while it has room.
+fn feed_client(conn: &mut Conn, d: &mut Dispatch<WINDOW>) {
+    while d.wants_client() {
+        let t = now();
+        match conn.reader.poll() {
+            Ok(Polled::Frame(len)) => {
+                let _ = d.handle_client(t, conn.reader.frame_bytes(len));
+                conn.reader.consume(len);
+            }
+            Ok(Polled::More) => return,
+            Ok(Polled::Closed) => return d.handle_client_closed(t),
+            Err(e) => return d.handle_client_malformed(t, e),
+        }
+    }
+}
+
+/// Waits for the next thing to do: client bytes (briefly) when the job wants them,
+/// otherwise a back-end reply, at most until the job's next timer.
+fn wait(conn: &mut Conn, d: &mut Dispatch<WINDOW>, rx: &Receiver<Reply>) {
+    let t = now();
+    let until = d
+        .poll_timeout()
+        .map_or(MAX_WAIT, |at| Duration::from_micros(at.since(t)));
+    let until = until.clamp(Duration::from_micros(200), MAX_WAIT);
+    if d.wants_client() {
+        let _ = conn.stream.set_read_timeout(Some(until.min(POLL)));
+        match conn.reader.fill(&mut conn.stream) {
+            Ok(_) => {}
+            Err(e) if retry(&e) => {}
+            Err(_) => d.handle_client_closed(now()),
+        }
+        return;
+    }
+    match rx.recv_timeout(until) {
+        Ok(r) => {
+            let _ = d.handle_backend(now(), r.part, &r.bytes[..r.len]);
+        }
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+    }
+}
+
+/// With `OFFLOAD_LOG=debug`: one line per back-end of the job, what its sender did.
+fn log_stats(shared: &Shared, d: &Dispatch<WINDOW>) {
+    if !shared.cfg.debug {
+        return;
+    }
+    let took = Duration::from_micros(now().since(d.started()));
+    let rtos = d.rtos();
+    for ((part, s), rto) in Part::ALL.iter().zip(d.stats()).zip(rtos) {
+        if d.sizes()[part.index()] == 0 {
+            continue;
+        }
+        eprintln!(
+            "aws: job {} server {}: {} data frames, {} datagrams, {} resent, {} timeouts, rto {} us, job {:.3} s",
+            d.job(),
+            part.letter(),
+            s.frames,
+            s.datagrams,
+            s.retransmits,
+            s.timeouts,
+            rto,
+            took.as_secs_f64()
+        );
+    }
+}
+
+/// Datagrams for one back-end laid end to end for a single segmentation-offload send:
 /// the kernel cuts it back into one datagram per frame, so nothing on the wire changes.
 struct Batch {
-    buf: Vec<u8>,
-    part: Option<Part>,
+    buf: Box<[u8]>,
+    used: usize,
     frames: usize,
+    part: Option<Part>,
     gso: bool,
 }
 
-/// Frames per offloaded send: 44 x 1472 = 64,768 bytes, under UDP's 65,507-byte limit.
-const GSO_FRAMES: usize = 44;
-
 impl Batch {
     fn new(gso: bool) -> Batch {
+        let frames = if gso { GSO_FRAMES } else { 1 };
         Batch {
-            buf: Vec::with_capacity(if gso { GSO_FRAMES * MAX_DATAGRAM } else { 0 }),
-            part: None,
+            buf: vec![0u8; frames * MAX_DATAGRAM].into_boxed_slice(),
+            used: 0,
             frames: 0,
+            part: None,
             gso,
         }
     }
 
-    fn push(&mut self, shared: &Shared, part: Part, frame: &[u8]) {
-        if !self.gso {
-            // A send error is a lost datagram: the timers recover it.
-            let _ = shared.udp.send_to(frame, shared.backends[part.index()]);
-            return;
+    /// Sends everything the job has to send now.
+    fn send_all(&mut self, shared: &Shared, d: &mut Dispatch<WINDOW>) {
+        let t = now();
+        loop {
+            if self.buf.len() - self.used < MAX_DATAGRAM {
+                self.flush(shared);
+            }
+            let at = self.used;
+            let Some(tx) = d.poll_transmit(t, &mut self.buf[at..]) else {
+                break;
+            };
+            if self.part.is_some_and(|p| p != tx.part) {
+                // Another back-end: send the batch, then move this frame to the front.
+                self.flush(shared);
+                self.buf.copy_within(at..at + tx.len, 0);
+            }
+            self.part = Some(tx.part);
+            self.used += tx.len;
+            self.frames += 1;
+            // Only the last segment of an offloaded send may be shorter than the rest.
+            if !self.gso || tx.len < MAX_DATAGRAM || self.frames == GSO_FRAMES {
+                self.flush(shared);
+            }
         }
-        if self.part != Some(part) {
-            self.flush(shared);
-        }
-        self.part = Some(part);
-        self.buf.extend_from_slice(frame);
-        self.frames += 1;
-        // Only the last segment of an offloaded send may be shorter than the rest.
-        if frame.len() < MAX_DATAGRAM || self.frames == GSO_FRAMES {
-            self.flush(shared);
-        }
+        self.flush(shared);
     }
 
     fn flush(&mut self, shared: &Shared) {
-        if let (Some(part), false) = (self.part, self.buf.is_empty()) {
+        if let (Some(part), true) = (self.part, self.used > 0) {
             let to = shared.backends[part.index()];
-            if shared.udp.send_to(&self.buf, to).is_err() && self.frames > 1 {
+            let bytes = &self.buf[..self.used];
+            if send(&shared.udp, bytes, to).is_err() && self.frames > 1 {
                 // Offload refused (a device without it): send one by one from now on.
                 self.gso = false;
-                for frame in self.buf.chunks(MAX_DATAGRAM) {
-                    let _ = shared.udp.send_to(frame, to);
+                for frame in bytes.chunks(MAX_DATAGRAM) {
+                    let _ = send(&shared.udp, frame, to);
                 }
             }
         }
-        self.buf.clear();
-        self.part = None;
+        self.used = 0;
         self.frames = 0;
+        self.part = None;
     }
 }
 
-fn take_data(
-    d: &mut Dispatch<WINDOW>,
-    reader: &FrameReader,
-    len: usize,
-    op: Op,
-    next_seq: &mut u32,
-) -> Result<(), JobEnd> {
-    let violation = |why: String| JobEnd::Report(ErrorCode::ProtocolViolation, 0, why);
-    match reader.frame(len) {
-        Ok(Frame::Data {
-            seq,
-            op: fop,
-            values,
-            ..
-        }) if fop == op && seq == *next_seq => {
-            *next_seq = seq.wrapping_add(1);
-            for x in values.iter() {
-                match d.push(x) {
-                    Ok(()) => {}
-                    Err(DispatchError::TooMany) => {
-                        return Err(violation("client sent more numbers than announced".into()))
-                    }
-                    Err(DispatchError::WindowFull) => {
-                        return Err(violation("internal window overrun".into()))
-                    }
-                }
-            }
-            Ok(())
+/// One UDP send, again after a signal; any other failure is a lost datagram, which
+/// the transfer layer recovers.
+fn send(udp: &UdpSocket, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+    loop {
+        match udp.send_to(bytes, to) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
         }
-        Ok(other) => Err(violation(format!(
-            "unexpected frame from client: {other:?}"
-        ))),
-        Err(e) => Err(JobEnd::ClientGone(format!("sent a malformed frame ({e})"))),
-    }
-}
-
-fn wait_reply(
-    shared: &Shared,
-    d: &mut Dispatch<WINDOW>,
-    lines: &mut Lines,
-    rx: &Receiver<(Part, Reply)>,
-    wait: Duration,
-) -> Result<(), JobEnd> {
-    match rx.recv_timeout(wait) {
-        Ok((part, reply)) => on_reply(shared, d, lines, part, reply),
-        Err(RecvTimeoutError::Timeout) => Ok(()),
-        Err(RecvTimeoutError::Disconnected) => Err(JobEnd::Report(
-            ErrorCode::Busy,
-            0,
-            "reply channel closed".into(),
-        )),
-    }
-}
-
-fn on_reply(
-    shared: &Shared,
-    d: &mut Dispatch<WINDOW>,
-    lines: &mut Lines,
-    part: Part,
-    reply: Reply,
-) -> Result<(), JobEnd> {
-    let frame = reply.frame(d.job());
-    match d.handle_frame(now(), part, &frame) {
-        PartEvent::Result(p) => {
-            if let Some(r) = d.result(p) {
-                // Held by `lines` until the part's "sent" line, which the job loop sets
-                // on its next turn (a result acknowledges the whole part), is printed.
-                lines.set(
-                    RESULT + p.index(),
-                    aws_result(r.op, p, shared.cfg.aws_udp_port(), r.value),
-                );
-            }
-            Ok(())
-        }
-        PartEvent::Failed(p, code) => {
-            let letter = p.letter();
-            let code = match code {
-                ErrorCode::Busy => ErrorCode::BackendBusy,
-                _ => ErrorCode::BackendFailed,
-            };
-            Err(JobEnd::Report(
-                code,
-                p.index() as u16,
-                format!("Backend-Server {letter} refused the job ({code:?})"),
-            ))
-        }
-        PartEvent::Nothing | PartEvent::Ignored => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_keep_table_order_and_skip_empty_parts() {
-        let mut l = Lines::new([1, 1, 0]);
-        l.set(RESULT, "r".into());
-        assert_eq!(l.next, 0);
-        l.set(RECEIVED, "x".into());
-        l.set(SENT, "a".into());
-        assert_eq!(l.next, 2);
-        l.set(SENT + 1, "b".into());
-        // C is empty: its sent line is skipped, then A's result flushes.
-        assert_eq!(l.next, RESULT + 1);
-        assert!(l.is_set(RESULT));
-        l.set(RESULT + 1, "rb".into());
-        assert_eq!(l.next, FINAL);
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::config::Config;
 use crate::messages::{client_boot, client_received, client_sent_numbers, client_sent_op, say};
-use crate::net::{is_interrupted, is_timeout, write_all_within, FrameReader};
+use crate::net::{is_interrupted, is_timeout, write_all_within, FrameReader, Polled};
 use offload_core::csv::{LineError, LineReader};
 use offload_core::split::Part;
 use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM, MAX_VALUES};
@@ -169,6 +169,8 @@ fn run() -> Result<(), ClientError> {
     // Answer wait: the AWS reports a silent back-end after backend_timeout; this bound
     // only guards against a hung AWS.
     let answer_wait = cfg.backend_timeout * 2 + Duration::from_secs(10);
+    let job = await_accept(&mut stream, answer_wait)?;
+    crate::debug!(cfg, "client: the AWS accepted the request as job {job}");
     match stream_numbers(&mut stream, &cfg, op, &file, &valid) {
         Ok(()) => {}
         // Close without the last frame: the AWS abandons the job.
@@ -215,6 +217,48 @@ fn run() -> Result<(), ClientError> {
             say(&client_received(op, value));
             Ok(())
         }
+        Ok(Frame::Error { code, arg, .. }) => Err(ClientError::Remote(code, arg)),
+        Ok(other) => Err(ClientError::Protocol(format!("{other:?}"))),
+        Err(e) => Err(ClientError::Protocol(e.to_string())),
+    }
+}
+
+/// The handshake: the AWS answers the request at once with accept (numbers may
+/// follow) or an error (busy, bad request). Waits at most `limit`, whatever signals
+/// interrupt the reads.
+fn await_accept(stream: &mut TcpStream, limit: Duration) -> Result<JobId, ClientError> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut reader = FrameReader::new(MAX_DATAGRAM);
+    let len = loop {
+        match reader.poll() {
+            Ok(Polled::Frame(len)) => break len,
+            Ok(Polled::Closed) => {
+                return Err(ClientError::Protocol(
+                    "connection closed without accepting the request".into(),
+                ))
+            }
+            Err(e) => return Err(ClientError::Protocol(e.to_string())),
+            Ok(Polled::More) => {}
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(ClientError::Lost(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the AWS did not accept the request within {} s",
+                    limit.as_secs()
+                ),
+            )));
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match reader.fill(stream) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => {}
+            Err(e) => return Err(ClientError::Lost(e)),
+        }
+    };
+    match reader.frame(len) {
+        Ok(Frame::Accept { job }) => Ok(job),
         Ok(Frame::Error { code, arg, .. }) => Err(ClientError::Remote(code, arg)),
         Ok(other) => Err(ClientError::Protocol(format!("{other:?}"))),
         Err(e) => Err(ClientError::Protocol(e.to_string())),
@@ -272,7 +316,12 @@ fn read_range<S: Sink>(
     sink: &mut S,
 ) -> Result<(u64, u64), RangeError> {
     let mut buf = vec![0u8; CHUNK];
-    let mut lines = LineReader::new();
+    // A byte order mark is skipped only at the start of the file, not of its second half.
+    let mut lines = if start == 0 {
+        LineReader::new()
+    } else {
+        LineReader::mid_file()
+    };
     let mut at = start;
     let end = len.map_or(u64::MAX, |l| start.saturating_add(l));
     while at < end {

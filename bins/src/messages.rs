@@ -7,6 +7,7 @@
 use offload_core::split::Part;
 use offload_core::{Op, I192};
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 static PROGRAM: OnceLock<&'static str> = OnceLock::new();
@@ -14,38 +15,36 @@ static PROGRAM: OnceLock<&'static str> = OnceLock::new();
 /// Status of a program that could not write its on-screen lines.
 pub const STDOUT_FAILED: i32 = 1;
 
-/// Names the running program for [`say`]'s error message and checks that stdout is
-/// open. Rust's runtime replaces a closed stdout with `/dev/null` opened for reading and
-/// writing (a shell's `> /dev/null` opens it write-only), so that is how a closed stdout
-/// shows: the on-screen lines, the answer among them, would be lost. Call first thing in
-/// `main`.
+/// Set before `main` when the program started with stdout closed (see [`start`]).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Runs before `main`, so before Rust's runtime replaces a closed stdout with
+/// `/dev/null` (which would hide that the on-screen lines go nowhere).
+extern "C" fn note_closed_stdout() {
+    // SAFETY: F_GETFD only queries descriptor 1's flags; no memory is passed.
+    if unsafe { libc::fcntl(1, libc::F_GETFD) } == -1 {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+}
+
+#[used]
+#[link_section = ".init_array"]
+static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;
+
+/// Names the running program for [`say`]'s error message and checks that stdout was
+/// open when the program started: `./client sum >&-` would print its answer nowhere.
+/// Call first thing in `main`.
 ///
 /// # Errors
 /// The message to print on stderr before exiting non-zero.
 pub fn start(program: &'static str) -> Result<(), String> {
     let _ = PROGRAM.set(program);
-    if stdout_was_closed() {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return Err(format!(
             "{program}: stdout is closed: the on-screen lines would be lost"
         ));
     }
     Ok(())
-}
-
-fn stdout_was_closed() -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let (Ok(out), Ok(null)) = (
-        std::fs::metadata("/proc/self/fd/1"),
-        std::fs::metadata("/dev/null"),
-    ) else {
-        return false;
-    };
-    if !out.file_type().is_char_device() || out.rdev() != null.rdev() {
-        return false;
-    }
-    // SAFETY: F_GETFL only reads the descriptor's flags; no memory is passed.
-    let flags = unsafe { libc::fcntl(1, libc::F_GETFL) };
-    flags != -1 && flags & libc::O_ACCMODE == libc::O_RDWR
 }
 
 /// Writes one whole line to stdout and flushes it, so lines of concurrent jobs never

@@ -142,8 +142,22 @@ pub fn time_left(deadline: std::time::Instant) -> io::Result<Duration> {
     }
 }
 
+/// How long a read past its deadline still waits: a process stopped (Ctrl-Z) beyond
+/// its deadline still takes what arrived meanwhile.
+const LAST_LOOK: Duration = Duration::from_millis(1);
+
+/// The wait for one try before `deadline`, and whether it is the last look.
+fn next_wait(deadline: std::time::Instant) -> (Duration, bool) {
+    time_left(deadline).map_or((LAST_LOOK, true), |left| (left, false))
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
 /// Reads once from `stream`, waiting at most until `deadline`; an interrupted or early
-/// woken wait is resumed for the time that is left.
+/// woken wait is resumed for the time that is left, and a deadline that passed while
+/// the process was stopped still takes what already arrived.
 ///
 /// # Errors
 /// `TimedOut` at the deadline; otherwise the read's error.
@@ -153,9 +167,14 @@ pub fn read_by(
     deadline: std::time::Instant,
 ) -> io::Result<usize> {
     loop {
-        stream.set_read_timeout(Some(time_left(deadline)?))?;
+        let (wait, last) = next_wait(deadline);
+        stream.set_read_timeout(Some(wait))?;
         match stream.read(buf) {
-            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            Err(e) if is_interrupted(&e) || is_timeout(&e) => {
+                if last {
+                    return Err(timed_out());
+                }
+            }
             other => return other,
         }
     }
@@ -171,30 +190,59 @@ pub fn recv_from_by(
     deadline: std::time::Instant,
 ) -> io::Result<(usize, SocketAddr)> {
     loop {
-        sock.set_read_timeout(Some(time_left(deadline)?))?;
+        let (wait, last) = next_wait(deadline);
+        sock.set_read_timeout(Some(wait))?;
         match sock.recv_from(buf) {
-            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            Err(e) if is_interrupted(&e) || is_timeout(&e) => {
+                if last {
+                    return Err(timed_out());
+                }
+            }
             other => return other,
         }
     }
 }
 
+/// A call that returns this much later than its own timeout allowed was stopped
+/// (Ctrl-Z) while inside it.
+const STOPPED: Duration = Duration::from_millis(100);
+
 /// Writes all of `buf` within `limit`, or gives up: a peer that takes no bytes, or takes
 /// them a trickle at a time (a stopped reader whose kernel buffer is compacting), ends
-/// the wait at the same bound. Interrupted waits resume with the time that is left.
+/// the wait at the same bound. Time this process spent stopped (Ctrl-Z, then fg) is not
+/// the peer's fault: a call a signal interrupted, or one that returned long after its
+/// own timeout, starts the bound again.
 ///
 /// # Errors
 /// `TimedOut` when `buf` was not all taken within `limit`; otherwise the write's error.
 pub fn write_all_within(stream: &mut TcpStream, mut buf: &[u8], limit: Duration) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + limit;
+    let mut left = limit;
     while !buf.is_empty() {
-        stream.set_write_timeout(Some(time_left(deadline)?))?;
-        match stream.write(buf) {
+        stream.set_write_timeout(Some(left))?;
+        let started = std::time::Instant::now();
+        let r = stream.write(buf);
+        let spent = started.elapsed();
+        let stopped = spent > left + STOPPED;
+        match r {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
-            Err(e) if is_interrupted(&e) || is_timeout(&e) => continue,
+            Err(e) if is_interrupted(&e) => {
+                left = limit;
+                continue;
+            }
+            Err(e) if is_timeout(&e) && !stopped => return Err(timed_out()),
+            Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(e),
         }
+        left = if stopped {
+            limit
+        } else {
+            match left.checked_sub(spent) {
+                Some(l) if !l.is_zero() => l,
+                _ if buf.is_empty() => break,
+                _ => return Err(timed_out()),
+            }
+        };
     }
     Ok(())
 }

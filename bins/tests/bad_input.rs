@@ -10,7 +10,7 @@ fn assert_refused(
     file: Option<&[u8]>,
     stderr_has: &str,
     code: i32,
-) {
+) -> Run {
     let aws_before = c.proc("aws").lines().len();
     let dir = tempdir::TempDir::new("bad");
     if let Some(bytes) = file {
@@ -38,6 +38,7 @@ fn assert_refused(
     assert!(c.all_running());
     let good = c.run("sum", b"1\n2\n3\n-10\n");
     assert_eq!(good.stdout, client_lines("sum", 4, "-4"), "{}", good.stderr);
+    run
 }
 
 #[test]
@@ -45,7 +46,10 @@ fn bad_files_are_rejected_before_anything_is_sent() {
     let mut c = Cluster::start();
     let cases: [(&[u8], &str); 9] = [
         (b"1\n2\nabc\n4\n", "nums.csv:3: \"abc\" is not an integer"),
-        (b"1\n2.5\n", "nums.csv:2: \"2.5\" is not a whole number"),
+        (
+            b"1\n2.5\n",
+            "nums.csv:2: \"2.5\" is not written as an integer (no decimal point or exponent)",
+        ),
         (
             b"9223372036854775808\n",
             "nums.csv:1: \"9223372036854775808\" is outside the 64-bit signed range",
@@ -58,7 +62,7 @@ fn bad_files_are_rejected_before_anything_is_sent() {
         (b"3 4\n", "nums.csv:1: \"3 4\" holds more than one value"),
         (
             b"1\n\x00\x01\xff\n",
-            "nums.csv:2: \"\\x00\\x01\\xff\" contains the non-text byte 0x00",
+            "nums.csv:2: \"\\x00\" contains the non-text byte 0x00 at byte 1",
         ),
         (b"", "nums.csv: no numbers"),
         (b"\n \n\r\n", "nums.csv: no numbers"),
@@ -150,7 +154,7 @@ fn big_files_checked_in_two_halves_keep_true_line_numbers() {
         &mut c,
         &["sum"],
         Some(&both),
-        "nums.csv:17: \"1.5\" is not a whole number",
+        "nums.csv:17: \"1.5\" is not written as an integer (no decimal point or exponent)",
         1,
     );
     // A good big file still counts every number once.
@@ -161,4 +165,116 @@ fn big_files_checked_in_two_halves_keep_true_line_numbers() {
         "{}",
         good.stderr
     );
+}
+
+/// The client's stderr has exactly the line `client: {msg}`.
+fn assert_stderr_line(run: &Run, msg: &str) {
+    let want = format!("client: {msg}");
+    assert!(
+        run.stderr.lines().any(|l| l == want),
+        "stderr {:?} lacks the line {want:?}",
+        run.stderr
+    );
+}
+
+#[test]
+fn csv_mistakes_are_named_exactly() {
+    let mut c = Cluster::start();
+    let mut padded = vec![b' '; 126];
+    padded.extend_from_slice(b"123");
+    padded.extend_from_slice(&[b' '; 100]);
+    padded.push(b'\n');
+    let mut late_nul = b"7\n".to_vec();
+    late_nul.extend_from_slice(b"  12345");
+    late_nul.push(0);
+    late_nul.extend_from_slice(b"6\n");
+    let cases: [(&[u8], &str); 6] = [
+        (
+            b"5\n1.0\n",
+            "nums.csv:2: \"1.0\" is not written as an integer (no decimal point or exponent)",
+        ),
+        (
+            b"1e3\n",
+            "nums.csv:1: \"1e3\" is not written as an integer (no decimal point or exponent)",
+        ),
+        (
+            &padded,
+            "nums.csv:1: line longer than 128 bytes: \"123\" at bytes 127-129",
+        ),
+        (
+            b"1\n\xef\xbb\xbf2\n",
+            "nums.csv:2: \"\\xef\" contains the non-text byte 0xef at byte 1",
+        ),
+        (
+            &late_nul,
+            "nums.csv:2: \"12345\\x00\" contains the non-text byte 0x00 at byte 8",
+        ),
+        (
+            b"\xef\xbb",
+            "nums.csv:1: \"\\xef\" contains the non-text byte 0xef at byte 1",
+        ),
+    ];
+    for (bytes, msg) in cases {
+        let run = assert_refused(&mut c, &["sum"], Some(bytes), msg, 1);
+        assert_stderr_line(&run, msg);
+    }
+}
+
+#[test]
+fn endless_lines_fail_at_once_without_a_newline() {
+    let mut c = Cluster::start();
+    // 100 MB of spaces and no newline: named as blank up to the limit, not "...".
+    let spaces = vec![b' '; 100_000_000];
+    let dir = tempdir::TempDir::new("spaces");
+    write_file(dir.path(), &spaces);
+    let msg = "nums.csv:1: line longer than 128 bytes, blank up to byte 129";
+    let run = c.run_in(dir.path(), &["max"]);
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_stderr_line(&run, msg);
+    drop(dir);
+    // A regular file of a terabyte of zero bytes (sparse: nothing is written) is not
+    // read to its end: the first byte decides it.
+    let dir = tempdir::TempDir::new("zeros");
+    std::fs::File::create(dir.path().join("nums.csv"))
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let run = run_client(
+        dir.path(),
+        &["sum"],
+        &c.envs,
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_stderr_line(
+        &run,
+        "nums.csv:1: \"\\x00\" contains the non-text byte 0x00 at byte 1",
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert!(c.all_running());
+    assert!(c.proc("aws").lines().len() <= 1, "the AWS heard from it");
+}
+
+#[test]
+fn crlf_long_lines_and_byte_order_marks_are_accepted() {
+    let c = Cluster::start();
+    // A 128-character number line is accepted with LF and with CRLF alike.
+    let value: i64 = -4_611_686_018_427_387_904;
+    let text = format!("-{:0>127}", value.unsigned_abs());
+    assert_eq!(text.len(), 128);
+    for ending in ["\n", "\r\n"] {
+        let file = format!("{text}{ending}7{ending}");
+        let run = c.run("sum", file.as_bytes());
+        let sum = (i128::from(value) + 7).to_string();
+        assert_eq!(
+            run.stdout,
+            client_lines("sum", 2, &sum),
+            "{ending:?}: {}",
+            run.stderr
+        );
+    }
+    // A UTF-8 byte order mark at the start of the file is skipped.
+    let run = c.run("sos", b"\xef\xbb\xbf3\r\n-4\r\n");
+    assert_eq!(run.stdout, client_lines("sos", 2, "25"), "{}", run.stderr);
 }

@@ -119,6 +119,32 @@ impl Client {
         }
     }
 
+    /// Waits until the client's main thread sleeps in a TCP send because the AWS's side
+    /// is full: /proc/PID/syscall names the system call a blocked task is in, twice in
+    /// a row 5 ms apart.
+    fn wait_blocked_in_send(&self) {
+        let t = Instant::now();
+        let path = format!("/proc/{}/syscall", self.pid());
+        let in_send = || {
+            let s = std::fs::read_to_string(&path).unwrap_or_default();
+            s.split_whitespace().next() == Some(libc::SYS_sendto.to_string().as_str())
+        };
+        loop {
+            if in_send() {
+                std::thread::sleep(Duration::from_millis(5));
+                if in_send() {
+                    return;
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "client is in {:?}",
+                std::fs::read_to_string(&path)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Waits for the exit (at most `limit`): status, stdout lines, stderr.
     fn finish(mut self, limit: Duration) -> (ExitStatus, Vec<String>, String) {
         let t = Instant::now();
@@ -167,7 +193,8 @@ fn envs_with(c: &Cluster, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// Starts a client on `text` with the back-ends stopped, and stops the client once it
-/// is mid-stream (the second pass has read its first MiB; it cannot have finished).
+/// is mid-stream: the second pass has read its first MiB, and it sleeps in a send that
+/// the AWS, whose windows are full, cannot take (so it cannot have finished).
 fn client_stopped_mid_stream(c: &Cluster, dir: &Path, text: &[u8], func: &str) -> Client {
     std::fs::write(dir.join("nums.csv"), text).unwrap();
     for p in backends(c) {
@@ -176,6 +203,7 @@ fn client_stopped_mid_stream(c: &Cluster, dir: &Path, text: &[u8], func: &str) -
     let client = Client::spawn(dir, func, &c.envs);
     client.wait_lines(2);
     client.wait_read(text.len() as u64 + (1 << 20));
+    client.wait_blocked_in_send();
     stop(client.pid());
     for p in backends(c) {
         cont(p);
@@ -294,6 +322,21 @@ fn an_unchanged_big_file_is_exact_after_a_stop_mid_stream() {
     let (status, lines, err) = client.finish(Duration::from_secs(60));
     assert!(status.success(), "{err}");
     assert_eq!(lines, client_lines("sum", xs.len(), &expect("sum", &xs)));
+}
+
+#[test]
+fn a_client_stopped_mid_stream_longer_than_its_timeout_carries_on() {
+    // Ctrl-Z for 2.5 s with OFFLOAD_TIMEOUT_MS=1000, then fg: the AWS was never the one
+    // that stopped, so the job goes on and is exact.
+    let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_TIMEOUT_MS", "1000")]);
+    let (xs, text) = small_numbers(BIG, 17);
+    let dir = tempdir::TempDir::new("longstop");
+    let client = client_stopped_mid_stream(&c, dir.path(), &text, "max");
+    std::thread::sleep(Duration::from_millis(2500));
+    cont(client.pid());
+    let (status, lines, err) = client.finish(Duration::from_secs(60));
+    assert!(status.success(), "{err}");
+    assert_eq!(lines, client_lines("max", xs.len(), &expect("max", &xs)));
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! back-end drops, duplicates, reorders and truncates datagrams in both directions.
 mod support;
 
+use offload_core::wire::{field, Frame, JobId, Kind, Values};
+use offload_core::Op;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use support::relay::{side_host, Faults, Relay};
@@ -155,10 +157,13 @@ fn full_backend_answers_busy_and_recovers() {
     // from the AWS, so they go through B's relay, which B sees as the AWS.
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for job in [11u32, 12] {
-        let mut d = vec![0x4f, 0x46, 1, 2];
-        d.extend_from_slice(&job.to_be_bytes());
-        d.extend_from_slice(&[0, 0, 0, 0, 0, 1, 3, 0]);
-        d.extend_from_slice(&7i64.to_be_bytes());
+        let d = frame(Frame::Data {
+            job: JobId(job),
+            seq: 0,
+            op: Op::Sum,
+            last: false,
+            values: Values::from_be_bytes(&7i64.to_be_bytes()).unwrap(),
+        });
         sock.send_to(&d, ("127.0.0.2", 22000 + c.id)).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
@@ -173,9 +178,7 @@ fn full_backend_answers_busy_and_recovers() {
     assert!(c.all_running());
     // Abort frames free the slots (as the AWS sends for abandoned jobs).
     for job in [11u32, 12] {
-        let mut d = vec![0x4f, 0x46, 1, 6];
-        d.extend_from_slice(&job.to_be_bytes());
-        d.extend_from_slice(&[0; 8]);
+        let d = frame(Frame::Abort { job: JobId(job) });
         sock.send_to(&d, ("127.0.0.2", 22000 + c.id)).unwrap();
     }
     std::thread::sleep(Duration::from_millis(100));
@@ -184,15 +187,23 @@ fn full_backend_answers_busy_and_recovers() {
 }
 
 #[test]
-fn full_aws_answers_busy() {
+fn full_aws_answers_busy_before_any_number_is_sent() {
     let c = Cluster::start_with(&SERVERS, &[("OFFLOAD_MAX_JOBS", "1")]);
-    let _hog = std::net::TcpStream::connect(("127.0.0.1", 25000 + c.id)).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    // A job the AWS accepted and that waits for numbers holds the only place.
+    let (_hog, accepted) = request(c.id, Op::Sum, 1000);
+    assert!(matches!(accepted, Frame::Accept { .. }), "{accepted:?}");
     let run = c.run("sum", b"1\n2\n3\n");
     assert_eq!(run.status.code(), Some(1), "{run:?}");
     assert!(
         run.stderr
             .contains("the AWS is busy with other jobs; try again"),
+        "{}",
+        run.stderr
+    );
+    // Refused before the numbers: no "has sent 3 numbers" line.
+    assert_eq!(
+        run.stdout,
+        client_lines("sum", 3, "6")[..2],
         "{}",
         run.stderr
     );
@@ -217,7 +228,10 @@ fn memory_stays_bounded_under_concurrency_and_floods() {
                 .map(|_| r.next() as u8)
                 .collect();
             if d.len() >= 16 && i % 2 == 0 {
-                d[..4].copy_from_slice(&[0x4f, 0x46, 1, 2]);
+                // A valid header start (magic, version, data kind), forged fields after.
+                let h = frame(Frame::Abort { job: JobId(0) });
+                d[..field::JOB.start].copy_from_slice(&h[..field::JOB.start]);
+                d[field::KIND] = Kind::Data as u8;
             }
             let port = [21000u16, 22000, 23000, 24000][i as usize % 4] + id;
             let _ = sock.send_to(&d, ("127.0.0.1", port));

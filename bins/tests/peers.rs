@@ -1,6 +1,8 @@
 //! Dead, slow and hostile peers, and many clients at once.
 mod support;
 
+use offload_core::wire::{field, Frame, JobId};
+use offload_core::Op;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -65,13 +67,15 @@ fn silent_dying_and_garbage_clients_do_not_block_others() {
     // Announces 1,000,000 numbers, sends one frame's worth, and dies.
     {
         let mut dying = TcpStream::connect(&addr).unwrap();
-        let mut req = vec![0x4f, 0x46, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0];
-        req.extend_from_slice(&1_000_000u64.to_be_bytes());
+        let req = frame(Frame::Request {
+            job: JobId(0),
+            op: Op::Sum,
+            total: 1_000_000,
+        });
         dying.write_all(&req).unwrap();
-        let mut data = vec![0x4f, 0x46, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 3, 0];
-        data.extend_from_slice(&5i64.to_be_bytes());
-        data.extend_from_slice(&6i64.to_be_bytes());
-        dying.write_all(&data).unwrap();
+        dying
+            .write_all(&data_frame(0, Op::Sum, false, &[5, 6]))
+            .unwrap();
     }
     // A good job is served at once all the same.
     let t = Instant::now();
@@ -104,8 +108,9 @@ fn garbage_datagrams_at_every_port_are_harmless() {
         let mut d: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
         if i % 3 == 0 && d.len() >= 16 {
             // Valid header, forged fields: random kinds, job ids, counts.
-            d[..3].copy_from_slice(&[0x4f, 0x46, 1]);
-            d[3] = (r.next() % 7) as u8;
+            let h = frame(Frame::Abort { job: JobId(0) });
+            d[..field::KIND].copy_from_slice(&h[..field::KIND]);
+            d[field::KIND] = (r.next() % 8) as u8;
         }
         let _ = sock.send_to(&d, ("127.0.0.1", ports[i as usize % 4]));
     }

@@ -1,33 +1,52 @@
 //! `nums.csv`: one integer per line, parsed without allocation, streamed in chunks.
 //!
 //! Accepted: an optional `+` or `-` and decimal digits, with spaces or tabs around
-//! them, a trailing `\r` (CRLF files), blank lines (skipped) and a missing final
-//! newline. Everything else is a [`ParseError`] naming what is wrong.
+//! them, a trailing `\r` (CRLF files), blank lines (skipped), a missing final newline
+//! and a UTF-8 byte order mark at the start of the file. Everything else is a
+//! [`ParseError`] naming what is wrong.
+//!
+//! A bad line is reported as soon as the bytes read so far decide it, newline or not: a
+//! line that passes [`MAX_LINE`] bytes, or a non-text byte, ends the read at once, so
+//! neither `/dev/zero` nor 100 MB of spaces is buffered or scanned to its end.
+//!
+//! [`LineReader::feed`] is word-at-a-time (SWAR, over `u64`) in safe Rust: it finds the
+//! newlines of 64 bytes at once, then checks and converts each line's digits eight at a
+//! time (Lemire's and Mula's multiply-shift reduction). Lines the fast path does not
+//! take (blanks, signs other than `-`, CRLF, anything wrong) go through [`parse_line`].
 
 use arrayvec::ArrayVec;
 use core::fmt;
 
-/// Longest line accepted, not counting its `\n`. An `i64` needs at most 20 characters;
-/// the rest is room for padding and leading zeros.
+/// Longest line accepted, counting neither its `\n` nor a final `\r`. An `i64` needs at
+/// most 20 characters; the rest is room for padding and leading zeros.
 pub const MAX_LINE: usize = 128;
 
 /// How many bytes of a bad line an error keeps to show the user.
 pub const EXCERPT_LEN: usize = 40;
+
+/// The UTF-8 byte order mark, skipped at the start of a file.
+pub const BYTE_ORDER_MARK: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// Bytes of a line that decide it: [`MAX_LINE`], a final `\r`, and one more. Any line
+/// this long or longer is already an error (see [`prefix_error`]).
+const DECIDED: usize = MAX_LINE + 2;
 
 /// What is wrong with one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParseError {
     /// Not a decimal integer (a word, a sign alone, stray characters).
     NotAnInteger,
-    /// A number with a fraction or exponent, such as `1.5` or `2e3`.
-    NotWhole,
+    /// A number written with a decimal point or an exponent, such as `1.5`, `1.0` or
+    /// `1e3`: some are whole numbers, but none is written as an integer.
+    DecimalForm,
     /// Two or more values on one line, such as `1,2` or `3 4`.
     SeveralValues,
     /// A well-formed integer outside `i64::MIN..=i64::MAX`.
     OutOfRange,
-    /// A byte that does not belong in a text file (control or non-ASCII).
+    /// A byte that does not belong in a text file (control or non-ASCII), among the
+    /// first [`MAX_LINE`] bytes of the line.
     NotText(u8),
-    /// Longer than [`MAX_LINE`] bytes.
+    /// Longer than [`MAX_LINE`] bytes, not counting a final `\r`.
     TooLong,
 }
 
@@ -35,7 +54,9 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ParseError::NotAnInteger => f.write_str("is not an integer"),
-            ParseError::NotWhole => f.write_str("is not a whole number"),
+            ParseError::DecimalForm => {
+                f.write_str("is not written as an integer (no decimal point or exponent)")
+            }
             ParseError::SeveralValues => {
                 f.write_str("holds more than one value (one integer per line)")
             }
@@ -51,13 +72,24 @@ fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
-fn trim(mut s: &[u8]) -> &[u8] {
+/// Printable ASCII or a tab.
+#[inline]
+fn is_text(b: u8) -> bool {
+    b == b'\t' || (0x20..0x7f).contains(&b)
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
     while let [first, rest @ ..] = s {
         if !is_blank(*first) {
             break;
         }
         s = rest;
     }
+    s
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let mut s = trim_start(s);
     while let [rest @ .., last] = s {
         if !is_blank(*last) {
             break;
@@ -67,25 +99,43 @@ fn trim(mut s: &[u8]) -> &[u8] {
     s
 }
 
+/// A line without its final `\r`.
+fn strip_cr(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r'] => rest,
+        other => other,
+    }
+}
+
+/// Where a line first goes wrong in a way no later byte can undo: the first non-text
+/// byte among its first [`MAX_LINE`] bytes, or else its length past [`MAX_LINE`].
+///
+/// `prefix` is the start of a line (or a whole line) without its `\n`. Its last byte,
+/// when a `\r`, may still be the line's final `\r` and is not judged. `None`: nothing
+/// decided yet. Whatever follows `prefix`, [`parse_line`] on the whole line gives the
+/// same error, so a streaming reader may report it at once; every prefix of
+/// [`MAX_LINE`] + 2 bytes or more is decided.
+pub fn prefix_error(prefix: &[u8]) -> Option<ParseError> {
+    let head = match prefix.get(..MAX_LINE) {
+        Some(head) if head.len() < prefix.len() => head,
+        _ => strip_cr(prefix),
+    };
+    if let Some(&b) = head.iter().find(|&&b| !is_text(b)) {
+        return Some(ParseError::NotText(b));
+    }
+    (strip_cr(prefix).len() > MAX_LINE).then_some(ParseError::TooLong)
+}
+
 /// Parses one line (without its `\n`) into a number, or `None` for a blank line.
 ///
 /// # Errors
-/// A [`ParseError`] saying what is wrong with the line.
+/// A [`ParseError`] saying what is wrong with the line: the one [`prefix_error`] names,
+/// if any, else what is wrong with its text.
 pub fn parse_line(line: &[u8]) -> Result<Option<i64>, ParseError> {
-    if line.len() > MAX_LINE {
-        return Err(ParseError::TooLong);
+    if let Some(e) = prefix_error(line) {
+        return Err(e);
     }
-    let line = match line {
-        [rest @ .., b'\r'] => rest,
-        other => other,
-    };
-    if let Some(&b) = line
-        .iter()
-        .find(|&&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
-    {
-        return Err(ParseError::NotText(b));
-    }
-    let text = trim(line);
+    let text = trim(strip_cr(line));
     if text.is_empty() {
         return Ok(None);
     }
@@ -135,7 +185,7 @@ fn classify(number: &[u8], tail: &[u8]) -> ParseError {
                     .iter()
                     .all(|b| b.is_ascii_digit() || *b == b'-' || *b == b'+') =>
         {
-            ParseError::NotWhole
+            ParseError::DecimalForm
         }
         [b',' | b';', ..] if !number.is_empty() => ParseError::SeveralValues,
         [b' ' | b'\t', ..] if !number.is_empty() && value_like(trim(tail)) => {
@@ -152,8 +202,17 @@ pub struct LineError {
     pub line: u64,
     /// What is wrong.
     pub error: ParseError,
-    /// The first bytes of the line, for the message.
+    /// The bytes of the line that show the problem, blanks trimmed: the start of the
+    /// text for most errors; for [`ParseError::NotText`] and [`ParseError::TooLong`],
+    /// the non-blank text just before the point where the line went wrong. Empty when
+    /// a too-long line is blank up to the limit.
     pub excerpt: ArrayVec<u8, EXCERPT_LEN>,
+    /// 1-based byte column of the excerpt's first byte in the line (after a byte order
+    /// mark); for an empty excerpt, the column where the line went wrong.
+    pub column: usize,
+    /// The line's text goes on past the excerpt (after it, or for a text shown up to the
+    /// problem, before it).
+    pub shortened: bool,
 }
 
 /// A copy of an `ArrayVec` of bytes without a panic path: arrayvec's own `Clone` goes
@@ -167,38 +226,72 @@ fn copy_bytes<const N: usize>(v: &ArrayVec<u8, N>) -> ArrayVec<u8, N> {
 impl Clone for LineError {
     fn clone(&self) -> Self {
         LineError {
-            line: self.line,
-            error: self.error,
             excerpt: copy_bytes(&self.excerpt),
+            ..*self
         }
     }
 }
 
 impl LineError {
+    /// The error for `text`, the line or the part of it read so far (for the errors
+    /// [`prefix_error`] names, only the bytes that decided it are looked at, so the
+    /// excerpt does not depend on how the file was chunked).
     fn new(line: u64, error: ParseError, text: &[u8]) -> LineError {
-        // A streaming reader keeps only the first MAX_LINE bytes of a long line, so the
-        // excerpt is taken from those whether the line came whole or in chunks.
-        let text = text.get(..MAX_LINE).unwrap_or(text);
-        let text = match text {
-            [rest @ .., b'\r'] => rest,
-            other => other,
+        // `shown` is the part of the line the excerpt comes from; `tail_first` says the
+        // excerpt keeps the end of it (nearest the problem) rather than the start.
+        let (shown, tail_first) = match error {
+            ParseError::NotText(_) => {
+                let at = text.iter().position(|&b| !is_text(b)).unwrap_or(text.len());
+                (text.get(..=at).unwrap_or(text), true)
+            }
+            ParseError::TooLong => {
+                let limit = text.get(..=MAX_LINE).unwrap_or(text);
+                (strip_cr(limit), true)
+            }
+            _ => (strip_cr(text), false),
         };
-        let text = trim(text);
+        let trimmed = if tail_first && error != ParseError::TooLong {
+            // The last byte is the bad one: trim the start only.
+            trim_start(shown)
+        } else {
+            trim(shown)
+        };
+        let start = shown.len() - trim_start(shown).len();
+        let (kept, column, shortened) = if trimmed.len() <= EXCERPT_LEN {
+            (trimmed, start + 1, false)
+        } else if tail_first {
+            let cut = trimmed.len() - EXCERPT_LEN;
+            (trimmed.get(cut..).unwrap_or(trimmed), start + cut + 1, true)
+        } else {
+            (
+                trimmed.get(..EXCERPT_LEN).unwrap_or(trimmed),
+                start + 1,
+                true,
+            )
+        };
+        let column = if kept.is_empty() && error == ParseError::TooLong {
+            MAX_LINE + 1
+        } else {
+            column
+        };
         let mut excerpt = ArrayVec::new();
         // `try_extend_from_slice` on a slice that fits, not `extend`, which can panic.
-        let _ = excerpt.try_extend_from_slice(text.get(..EXCERPT_LEN).unwrap_or(text));
+        let _ = excerpt.try_extend_from_slice(kept);
         LineError {
             line,
             error,
             excerpt,
+            column,
+            shortened,
         }
     }
-}
 
-impl fmt::Display for LineError {
-    /// `17: "abc" is not an integer`; the caller prefixes the file name.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: \"", self.line)?;
+    fn write_excerpt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail_first = matches!(self.error, ParseError::NotText(_) | ParseError::TooLong);
+        f.write_str("\"")?;
+        if self.shortened && tail_first {
+            f.write_str("...")?;
+        }
         for &b in &self.excerpt {
             if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
                 write!(f, "{}", char::from(b))?;
@@ -206,24 +299,57 @@ impl fmt::Display for LineError {
                 write!(f, "\\x{b:02x}")?;
             }
         }
-        if self.error == ParseError::TooLong {
+        if self.shortened && !tail_first {
             f.write_str("...")?;
         }
-        write!(f, "\" {}", self.error)
+        f.write_str("\"")
     }
 }
 
+impl fmt::Display for LineError {
+    /// `17: "abc" is not an integer`; the caller prefixes the file name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.line)?;
+        match self.error {
+            ParseError::TooLong if self.excerpt.is_empty() => write!(
+                f,
+                "line longer than {MAX_LINE} bytes, blank up to byte {}",
+                self.column
+            ),
+            ParseError::TooLong => {
+                write!(f, "line longer than {MAX_LINE} bytes: ")?;
+                self.write_excerpt(f)?;
+                let last = self.column + self.excerpt.len() - 1;
+                write!(f, " at bytes {}-{last}", self.column)
+            }
+            ParseError::NotText(_) => {
+                self.write_excerpt(f)?;
+                let at = self.column + self.excerpt.len().saturating_sub(1);
+                write!(f, " {} at byte {at}", self.error)
+            }
+            _ => {
+                self.write_excerpt(f)?;
+                write!(f, " {}", self.error)
+            }
+        }
+    }
+}
+
+/// `bom` once the start of the file is behind the reader.
+const PAST_START: u8 = u8::MAX;
+
 /// Splits a file fed in chunks of any size into numbers with their line numbers,
-/// holding at most one partial line ([`MAX_LINE`] bytes) between chunks.
+/// holding at most one partial line ([`MAX_LINE`] + 2 bytes) between chunks.
 ///
 /// After an error the reader stays failed: further calls return the same error.
 #[derive(Debug, Default)]
 pub struct LineReader {
-    partial: ArrayVec<u8, MAX_LINE>,
+    /// The start of a line that began in an earlier chunk; never decides an error.
+    partial: ArrayVec<u8, DECIDED>,
     /// Lines completed so far.
     lines: u64,
-    /// The partial line has grown past [`MAX_LINE`].
-    overlong: bool,
+    /// Bytes of [`BYTE_ORDER_MARK`] seen at the start of the file, or [`PAST_START`].
+    bom: u8,
     failed: Option<LineError>,
 }
 
@@ -232,16 +358,28 @@ impl Clone for LineReader {
         LineReader {
             partial: copy_bytes(&self.partial),
             lines: self.lines,
-            overlong: self.overlong,
+            bom: self.bom,
             failed: self.failed.clone(),
         }
     }
 }
 
+/// Bytes whose newlines are found at once.
+const BLOCK: usize = 64;
+
 impl LineReader {
-    /// A reader at the start of a file.
+    /// A reader at the start of a file (which may begin with a byte order mark).
     pub fn new() -> LineReader {
         LineReader::default()
+    }
+
+    /// A reader at the start of a line in the middle of a file (a byte order mark there
+    /// is not skipped); its line numbers count from that line.
+    pub fn mid_file() -> LineReader {
+        LineReader {
+            bom: PAST_START,
+            ..LineReader::default()
+        }
     }
 
     /// Lines completed so far (the line number of the last complete line).
@@ -252,45 +390,46 @@ impl LineReader {
     /// Feeds the next chunk; calls `sink(line, value)` for every number it completes.
     ///
     /// # Errors
-    /// The first bad line; no number after it is passed to `sink`.
+    /// The first bad line, as soon as the bytes fed decide it (see [`prefix_error`]);
+    /// no number after it is passed to `sink`.
     pub fn feed<F: FnMut(u64, i64)>(&mut self, chunk: &[u8], mut sink: F) -> Result<(), LineError> {
+        self.feed_into(chunk, &mut EachNumber(&mut sink))
+    }
+
+    #[inline(always)]
+    fn feed_into<N: Numbers>(&mut self, chunk: &[u8], out: &mut N) -> Result<(), LineError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let mut rest = chunk;
-        if !self.partial.is_empty() || self.overlong {
-            // Finish the line that straddles the previous chunk.
-            match rest.iter().position(|&b| b == b'\n') {
-                None => return self.stash(rest),
-                Some(nl) => {
-                    let (head, tail) = rest.split_at(nl);
-                    self.stash(head)?;
-                    rest = tail.get(1..).unwrap_or(&[]);
-                    self.complete_partial(&mut sink)?;
-                }
+        if self.bom != PAST_START {
+            rest = self.skip_byte_order_mark(rest);
+            if self.bom != PAST_START {
+                return Ok(());
             }
         }
-        loop {
-            if let Some((value, consumed)) = fast_line(rest) {
-                self.lines += 1;
-                sink(self.lines, value);
-                rest = rest.get(consumed..).unwrap_or(&[]);
-                continue;
-            }
-            match rest.iter().position(|&b| b == b'\n') {
-                None => return self.stash(rest),
+        if !self.partial.is_empty() {
+            // Finish the line that straddles the previous chunk: only its first
+            // DECIDED bytes matter.
+            let room = self.partial.remaining_capacity();
+            let window = rest.get(..room).unwrap_or(rest);
+            match find_newline(window) {
                 Some(nl) => {
-                    let (line, tail) = rest.split_at(nl);
-                    self.lines += 1;
-                    match parse_line(line) {
-                        Ok(Some(v)) => sink(self.lines, v),
-                        Ok(None) => {}
-                        Err(e) => return self.fail(e, line),
+                    self.hold(window.get(..nl).unwrap_or(window));
+                    rest = rest.get(nl + 1..).unwrap_or(&[]);
+                    if let Some(v) = self.complete_partial()? {
+                        out.number(self.lines, v);
                     }
-                    rest = tail.get(1..).unwrap_or(&[]);
+                }
+                None => {
+                    // A full window is always decided, so this returns only when the
+                    // window was all of `rest`.
+                    self.hold(window);
+                    return self.check_partial();
                 }
             }
         }
+        self.whole_lines(rest, out)
     }
 
     /// Ends the file: a last line without `\n` still counts.
@@ -298,44 +437,107 @@ impl LineReader {
     /// # Errors
     /// The last line's error, or an earlier one.
     pub fn finish<F: FnMut(u64, i64)>(&mut self, mut sink: F) -> Result<(), LineError> {
+        self.finish_into(&mut EachNumber(&mut sink))
+    }
+
+    fn finish_into<N: Numbers>(&mut self, out: &mut N) -> Result<(), LineError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if !self.partial.is_empty() || self.overlong {
-            self.complete_partial(&mut sink)?;
+        if self.bom != PAST_START {
+            // The file is a part of a byte order mark: those bytes are its only line.
+            let seen = usize::from(self.bom);
+            self.hold(BYTE_ORDER_MARK.get(..seen).unwrap_or(&[]));
+            self.bom = PAST_START;
         }
-        Ok(())
-    }
-
-    fn stash(&mut self, bytes: &[u8]) -> Result<(), LineError> {
-        if self.overlong || self.partial.try_extend_from_slice(bytes).is_err() {
-            let room = self.partial.remaining_capacity();
-            let _ = self
-                .partial
-                .try_extend_from_slice(bytes.get(..room).unwrap_or(bytes));
-            self.overlong = true;
-        }
-        Ok(())
-    }
-
-    fn complete_partial<F: FnMut(u64, i64)>(&mut self, sink: &mut F) -> Result<(), LineError> {
-        self.lines += 1;
-        let result = if self.overlong {
-            Err(ParseError::TooLong)
-        } else {
-            parse_line(&self.partial)
-        };
-        match result {
-            Ok(Some(v)) => sink(self.lines, v),
-            Ok(None) => {}
-            Err(e) => {
-                let partial = core::mem::take(&mut self.partial);
-                return self.fail(e, &partial);
+        if !self.partial.is_empty() {
+            if let Some(v) = self.complete_partial()? {
+                out.number(self.lines, v);
             }
         }
-        self.partial.clear();
-        self.overlong = false;
         Ok(())
+    }
+
+    /// Skips a byte order mark at the start of the file, which may come split over
+    /// chunks. On a mismatch the bytes matched so far become the start of line 1.
+    fn skip_byte_order_mark<'a>(&mut self, mut rest: &'a [u8]) -> &'a [u8] {
+        while let Some((&b, tail)) = rest.split_first() {
+            let seen = usize::from(self.bom);
+            if BYTE_ORDER_MARK.get(seen) != Some(&b) {
+                self.hold(BYTE_ORDER_MARK.get(..seen).unwrap_or(&[]));
+                self.bom = PAST_START;
+                return rest;
+            }
+            rest = tail;
+            self.bom += 1;
+            if usize::from(self.bom) == BYTE_ORDER_MARK.len() {
+                self.bom = PAST_START;
+                return rest;
+            }
+        }
+        rest
+    }
+
+    /// Every line of `buf` that ends in it, then what is left as the partial line.
+    /// The partial line is empty on entry.
+    #[inline(always)]
+    fn whole_lines<N: Numbers>(&mut self, buf: &[u8], out: &mut N) -> Result<(), LineError> {
+        let mut at = Cursor {
+            start: 0,
+            next: 0,
+            newlines: 0,
+            lines: self.lines,
+        };
+        // The scan stops only for a line the fast path declines, so that its loop makes
+        // no call and the caller's sink state can stay in registers.
+        while let Some(end) = scan(buf, &mut at, out) {
+            let line = buf.get(at.start..end).unwrap_or(&[]);
+            match parse_line(line) {
+                Ok(Some(v)) => out.number(at.lines, v),
+                Ok(None) => {}
+                Err(e) => {
+                    self.lines = at.lines;
+                    return self.fail(e, line);
+                }
+            }
+            at.start = end + 1;
+        }
+        self.lines = at.lines;
+        let tail = buf.get(at.start..).unwrap_or(&[]);
+        self.hold(tail.get(..DECIDED).unwrap_or(tail));
+        self.check_partial()
+    }
+
+    /// Appends to the partial line, as much as fits.
+    fn hold(&mut self, bytes: &[u8]) {
+        let room = self.partial.remaining_capacity();
+        let _ = self
+            .partial
+            .try_extend_from_slice(bytes.get(..room).unwrap_or(bytes));
+    }
+
+    /// Fails at once if the partial line is already decided.
+    fn check_partial(&mut self) -> Result<(), LineError> {
+        match prefix_error(&self.partial) {
+            None => Ok(()),
+            Some(e) => {
+                self.lines += 1;
+                let partial = core::mem::take(&mut self.partial);
+                self.fail(e, &partial)
+            }
+        }
+    }
+
+    /// Ends the partial line: its number, if any. (It does not take the [`Numbers`], so
+    /// that they stay local to the inlined loop and in registers.)
+    #[inline(never)]
+    fn complete_partial(&mut self) -> Result<Option<i64>, LineError> {
+        self.lines += 1;
+        let partial = core::mem::take(&mut self.partial);
+        match parse_line(&partial) {
+            Ok(v) => Ok(v),
+            Err(e) => self.fail(e, &partial).map(|()| None),
+        }
     }
 
     fn fail(&mut self, error: ParseError, text: &[u8]) -> Result<(), LineError> {
@@ -345,59 +547,298 @@ impl LineReader {
     }
 }
 
-/// The common case in one tight loop: `-?[0-9]{1,19}\n` within the `i64` range. Returns the value and the
-/// bytes consumed, or `None` to let [`parse_line`] judge the line.
-#[inline(always)]
-fn fast_line(s: &[u8]) -> Option<(i64, usize)> {
-    let (negative, start) = match s.first() {
-        Some(b'-') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut mag: u64 = 0;
-    let mut i = start;
-    loop {
-        let b = *s.get(i)?;
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            if b != b'\n' || i == start {
-                return None;
-            }
-            if i - start > 18 {
-                return nineteen_digits(mag, negative, i - start).map(|v| (v, i + 1));
-            }
-            // 18 digits stay below 10^18 < 2^63: no overflow possible.
-            let v = mag as i64;
-            return Some((if negative { -v } else { v }, i + 1));
-        }
-        mag = mag.wrapping_mul(10).wrapping_add(u64::from(d));
-        i += 1;
+/// Where a reader puts the numbers it completes.
+trait Numbers {
+    fn number(&mut self, line: u64, value: i64);
+}
+
+/// Each number to a callback, with its line.
+struct EachNumber<'a, F>(&'a mut F);
+
+impl<F: FnMut(u64, i64)> Numbers for EachNumber<'_, F> {
+    #[inline(always)]
+    fn number(&mut self, line: u64, value: i64) {
+        (self.0)(line, value)
     }
 }
 
-/// The rarer 19-digit case of [`fast_line`], kept out of its loop: 19 digits stay below
-/// 10^19 < 2^64, so `mag` is exact, and the sign sets the limit. Anything else (more
-/// digits, past the limit) is left to [`parse_line`] to name.
-#[cold]
-#[inline(never)]
-fn nineteen_digits(mag: u64, negative: bool, digits: usize) -> Option<i64> {
-    let limit = if negative {
-        1u64 << 63
-    } else {
-        i64::MAX as u64
-    };
-    if digits > 19 || mag > limit {
-        return None;
+/// Where [`scan`] is in a buffer.
+struct Cursor {
+    /// Start of the current line.
+    start: usize,
+    /// Start of the next block to search for newlines.
+    next: usize,
+    /// The newlines of the block before `next` not yet taken, one bit per byte.
+    newlines: u64,
+    /// Lines completed.
+    lines: u64,
+}
+
+/// Passes every line the fast path takes to `sink`, block by block; stops at the end
+/// of a line it does not take (returned, with `at.lines` counting it and `at.start` its
+/// start), or with `None` at the end of `buf` or once the open line is long enough to
+/// be decided, leaving `at.start` at the start of the unfinished line.
+#[inline(always)]
+fn scan<N: Numbers>(buf: &[u8], at: &mut Cursor, out: &mut N) -> Option<usize> {
+    loop {
+        let base = at.next.wrapping_sub(BLOCK);
+        while at.newlines != 0 {
+            let end = base.wrapping_add(at.newlines.trailing_zeros() as usize);
+            at.newlines &= at.newlines - 1;
+            at.lines += 1;
+            match fast_number(buf, at.start, end) {
+                Some(v) => out.number(at.lines, v),
+                None => return Some(end),
+            }
+            at.start = end + 1;
+        }
+        if at.next.saturating_sub(at.start) >= DECIDED {
+            // A line this long with no newline yet is decided: do not scan on.
+            return None;
+        }
+        if let Some(block) = buf.get(at.next..at.next + BLOCK) {
+            at.newlines = newline_mask(block);
+        } else {
+            // The last, shorter block, padded with zeros (which are not newlines).
+            let rest = buf.get(at.next..).unwrap_or(&[]);
+            if rest.is_empty() {
+                return None;
+            }
+            let mut padded = [0u8; BLOCK];
+            for (to, from) in padded.iter_mut().zip(rest) {
+                *to = *from;
+            }
+            at.newlines = newline_mask(&padded);
+        }
+        at.next += BLOCK;
     }
+}
+
+/// The first `\n` in a short slice.
+fn find_newline(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\n')
+}
+
+/// Repeats a byte in every byte of a word.
+const fn splat(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
+const HIGH_BITS: u64 = splat(0x80);
+const LOW_SEVEN: u64 = splat(0x7f);
+
+/// The high bit of every zero byte of `x`, exactly (no false positives after a zero, as
+/// the shorter `(x - 0x01..) & !x & 0x80..` has): `(b & 0x7f) + 0x7f` sets the high bit
+/// of every byte but zero and never carries into the next byte.
+#[inline(always)]
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW_SEVEN) + LOW_SEVEN) | x) & HIGH_BITS
+}
+
+/// One bit per byte of `block` (at most 64 bytes, the first byte the lowest bit): set
+/// where the byte is `\n`.
+#[inline(always)]
+fn newline_mask(block: &[u8]) -> u64 {
+    let mut mask = 0u64;
+    for word in block.chunks_exact(8) {
+        let w = word
+            .first_chunk::<8>()
+            .map_or(0, |w| u64::from_le_bytes(*w));
+        let high = zero_bytes(w ^ splat(b'\n'));
+        // Gathers the eight high bits into the top byte: each lands at bit 56 + its
+        // byte index and no two partial products meet. Shifting the mask down a byte
+        // per word (rather than each byte up to its place) keeps the compiler from
+        // vectorising this with emulated 64-bit multiplies, which is slower.
+        let byte = (high >> 7).wrapping_mul(0x0102_0408_1020_4080) & (0xff << 56);
+        mask = (mask >> 8) | byte;
+    }
+    mask
+}
+
+/// Bytes of a little-endian word, the last `n` of which (1 to 8) are meant to be ASCII
+/// digits: the bytes that are not digits there (high bit set), and the digit values
+/// with the other bytes cleared.
+#[inline(always)]
+fn digit_word(w: u64, n: usize) -> (u64, u64) {
+    let keep = u64::MAX.wrapping_shl(8 * (8 - n as u32));
+    let t = w ^ splat(b'0');
+    // A byte of t is a digit's value iff below 10: its high bit, or 0x76 added to its low
+    // seven bits (never carrying out of the byte), says it is not.
+    let not_digit = (t | ((t & LOW_SEVEN) + splat(0x76))) & HIGH_BITS & keep;
+    (not_digit, t & keep)
+}
+
+/// The number written by eight digit values, one per byte, the first (most
+/// significant) in the lowest byte: pairs, then fours, then all eight, each step one
+/// multiply (Lemire, "Fast integer parsing", 2018; Mula's SWAR digit reduction).
+#[inline(always)]
+fn eight_digits(v: u64) -> u64 {
+    let pairs = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let lo = pairs & 0x0000_00ff_0000_00ff;
+    let hi = (pairs >> 16) & 0x0000_00ff_0000_00ff;
+    (lo.wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(hi.wrapping_mul(1 + (10_000 << 32))))
+        >> 32
+}
+
+/// The common case, for the line `buf[start..end]`: `-?[0-9]{1,19}` within the `i64`
+/// range. `None` leaves the line to [`parse_line`]. Reads up to 24 bytes before `end`,
+/// earlier lines included, and masks off what is not the line's; the first lines of a
+/// buffer, with fewer bytes before them, are left to [`parse_line`] too.
+#[inline(always)]
+fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
+    let negative = buf.get(start) == Some(&b'-');
+    let digits = end.wrapping_sub(start).wrapping_sub(usize::from(negative));
+    let (before, last) = buf.get(..end)?.split_last_chunk::<8>()?;
+    let w0 = u64::from_le_bytes(*last);
+    let magnitude = if digits.wrapping_sub(1) < 8 {
+        let (bad, v) = digit_word(w0, digits);
+        if bad != 0 {
+            return None;
+        }
+        eight_digits(v)
+    } else if digits.wrapping_sub(9) < 8 {
+        let (_, w1) = before.split_last_chunk::<8>()?;
+        let (bad0, v0) = digit_word(w0, 8);
+        let (bad1, v1) = digit_word(u64::from_le_bytes(*w1), digits - 8);
+        if bad0 | bad1 != 0 {
+            return None;
+        }
+        eight_digits(v1) * 100_000_000 + eight_digits(v0)
+    } else if digits.wrapping_sub(17) < 3 {
+        let (before, w1) = before.split_last_chunk::<8>()?;
+        let (_, w2) = before.split_last_chunk::<8>()?;
+        let (bad0, v0) = digit_word(w0, 8);
+        let (bad1, v1) = digit_word(u64::from_le_bytes(*w1), 8);
+        let (bad2, v2) = digit_word(u64::from_le_bytes(*w2), digits - 16);
+        if bad0 | bad1 | bad2 != 0 {
+            return None;
+        }
+        // At most 19 digits: below 10^19 < 2^64, exact in u64.
+        let m = eight_digits(v2) * 10_000_000_000_000_000
+            + eight_digits(v1) * 100_000_000
+            + eight_digits(v0);
+        let limit = if negative {
+            1u64 << 63
+        } else {
+            i64::MAX as u64
+        };
+        if m > limit {
+            return None;
+        }
+        m
+    } else {
+        return None;
+    };
     // 2^63 casts to i64::MIN, which wrapping_neg leaves as it is.
-    let v = mag as i64;
+    let v = magnitude as i64;
     Some(if negative { v.wrapping_neg() } else { v })
 }
 
+/// A plain, obviously correct parser of whole files, for tests and fuzzing to hold the
+/// fast path to: one line at a time, each decided by the format's rules written out
+/// directly, values by `i64::from_str`. Not for use: it is slow on purpose.
+#[doc(hidden)]
+pub mod reference {
+    use super::{ParseError, BYTE_ORDER_MARK, MAX_LINE};
+
+    /// Calls `sink(line, value)` for each number of `data`, a whole file; stops at the
+    /// first bad line and returns its number and error.
+    ///
+    /// # Errors
+    /// The first bad line's number and what is wrong with it.
+    pub fn parse_file<F: FnMut(u64, i64)>(
+        data: &[u8],
+        mut sink: F,
+    ) -> Result<(), (u64, ParseError)> {
+        let mut rest = data.strip_prefix(&BYTE_ORDER_MARK[..]).unwrap_or(data);
+        let mut number = 0;
+        while !rest.is_empty() {
+            number += 1;
+            let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(nl) => (
+                    rest.get(..nl).unwrap_or(&[]),
+                    rest.get(nl + 1..).unwrap_or(&[]),
+                ),
+                None => (rest, &[][..]),
+            };
+            match parse(line) {
+                Ok(Some(v)) => sink(number, v),
+                Ok(None) => {}
+                Err(e) => return Err((number, e)),
+            }
+            rest = next;
+        }
+        Ok(())
+    }
+
+    /// One line without its `\n`.
+    ///
+    /// # Errors
+    /// What is wrong with it.
+    pub fn parse(line: &[u8]) -> Result<Option<i64>, ParseError> {
+        // A final '\r' is not part of the line.
+        let body = line.strip_suffix(b"\r").unwrap_or(line);
+        // The first non-text byte within the limit, else the length, else the text.
+        for (i, &b) in body.iter().enumerate() {
+            let text = b == b'\t' || (b' '..=b'~').contains(&b);
+            if i < MAX_LINE && !text {
+                return Err(ParseError::NotText(b));
+            }
+        }
+        if body.len() > MAX_LINE {
+            return Err(ParseError::TooLong);
+        }
+        let blank = |b: &u8| *b == b' ' || *b == b'\t';
+        let first = body.iter().position(|b| !blank(b));
+        let last = body.iter().rposition(|b| !blank(b));
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(None);
+        };
+        let text = body.get(first..=last).unwrap_or(&[]);
+        let unsigned = match text {
+            [b'-' | b'+', rest @ ..] => rest,
+            _ => text,
+        };
+        if !unsigned.is_empty() && unsigned.iter().all(u8::is_ascii_digit) {
+            let s = core::str::from_utf8(text).map_err(|_| ParseError::NotAnInteger)?;
+            return s
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| ParseError::OutOfRange);
+        }
+        // Which mistake: digits, then what comes after them.
+        let digits = unsigned.iter().take_while(|b| b.is_ascii_digit()).count();
+        let after = unsigned.get(digits..).unwrap_or(&[]);
+        if digits == 0 {
+            return Err(ParseError::NotAnInteger);
+        }
+        let value_char = |b: &u8| b.is_ascii_digit() || *b == b'-' || *b == b'+';
+        match after.split_first() {
+            Some((b'.' | b'e' | b'E', more)) => {
+                // `text` ends in a non-blank, so only leading blanks are left to skip.
+                if more.iter().skip_while(|b| blank(b)).all(value_char) {
+                    Err(ParseError::DecimalForm)
+                } else {
+                    Err(ParseError::NotAnInteger)
+                }
+            }
+            Some((b',' | b';', _)) => Err(ParseError::SeveralValues),
+            Some((b' ' | b'\t', more)) => match more.iter().find(|b| !blank(b)) {
+                Some(b) if value_char(b) => Err(ParseError::SeveralValues),
+                _ => Err(ParseError::NotAnInteger),
+            },
+            _ => Err(ParseError::NotAnInteger),
+        }
+    }
+}
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
+    use std::format;
     use std::string::ToString;
+    use std::vec;
     use std::vec::Vec;
 
     fn all(input: &[u8], chunk: usize) -> Result<Vec<(u64, i64)>, LineError> {
@@ -429,8 +870,8 @@ mod tests {
         assert_eq!(parse_line(b"-"), Err(ParseError::NotAnInteger));
         assert_eq!(parse_line(b"+-3"), Err(ParseError::NotAnInteger));
         assert_eq!(parse_line(b"12abc"), Err(ParseError::NotAnInteger));
-        assert_eq!(parse_line(b"1.5"), Err(ParseError::NotWhole));
-        assert_eq!(parse_line(b"2e3"), Err(ParseError::NotWhole));
+        assert_eq!(parse_line(b"1.5"), Err(ParseError::DecimalForm));
+        assert_eq!(parse_line(b"2e3"), Err(ParseError::DecimalForm));
         assert_eq!(parse_line(b"1,2"), Err(ParseError::SeveralValues));
         assert_eq!(parse_line(b"3 4"), Err(ParseError::SeveralValues));
         assert_eq!(
@@ -477,11 +918,16 @@ mod tests {
             let e = all(&long, chunk).unwrap_err();
             assert_eq!((e.line, e.error), (2, ParseError::TooLong));
             assert_eq!(e.excerpt.len(), EXCERPT_LEN);
+            assert_eq!(
+                e.to_string(),
+                "2: line longer than 128 bytes: \"...7777777777777777777777777777777777777777\" \
+                 at bytes 90-129"
+            );
         }
         let e = all(b"1\x00\n", 1).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "1: \"1\\x00\" contains the non-text byte 0x00"
+            "1: \"1\\x00\" contains the non-text byte 0x00 at byte 2"
         );
     }
 
@@ -523,11 +969,24 @@ mod tests {
         assert!(seen.is_empty());
     }
 
+    /// `fast_number` on `line` placed after enough bytes for its word loads.
+    fn fast(line: &[u8]) -> Option<i64> {
+        let mut buf = Vec::from(&[b'\n'; 24][..]);
+        buf.extend_from_slice(line);
+        fast_number(&buf, 24, buf.len())
+    }
+
     #[test]
     fn fast_path_agrees_with_slow_path() {
         for s in [
             "0",
             "-0",
+            "7",
+            "12345678",
+            "-12345678",
+            "123456789",
+            "1234567890123456",
+            "12345678901234567",
             "123456789012345678",
             "-123456789012345678",
             "1234567890123456789",
@@ -536,10 +995,10 @@ mod tests {
             "-9223372036854775807",
             "0000000000000000001",
         ] {
+            let slow = parse_line(s.as_bytes()).unwrap().unwrap();
+            assert_eq!(fast(s.as_bytes()), Some(slow), "{s}");
             let mut line = Vec::from(s.as_bytes());
-            let slow = parse_line(&line).unwrap().unwrap();
             line.push(b'\n');
-            assert_eq!(fast_line(&line), Some((slow, line.len())), "{s}");
             let got = all(&line, line.len()).unwrap();
             assert_eq!(got, [(1, slow)]);
         }
@@ -550,14 +1009,322 @@ mod tests {
             "9999999999999999999",
             "18446744073709551616",
         ] {
+            assert_eq!(fast(s.as_bytes()), None, "{s}");
             let mut line = Vec::from(s.as_bytes());
             line.push(b'\n');
-            assert_eq!(fast_line(&line), None, "{s}");
             assert_eq!(
                 all(&line, 3).unwrap_err().error,
                 ParseError::OutOfRange,
                 "{s}"
             );
+        }
+        // Whatever the fast path does not take whole is left to parse_line.
+        for s in [
+            "",
+            "-",
+            "+5",
+            " 5",
+            "5 ",
+            "5\r",
+            "1a",
+            "a1",
+            "--1",
+            "1-",
+            "123456789012345678901",
+        ] {
+            assert_eq!(fast(s.as_bytes()), None, "{s:?}");
+        }
+        // Every digit position of every word is checked.
+        for len in 1..=19 {
+            for at in 0..len {
+                let mut line = vec![b'1'; len];
+                for bad in [b'/', b':', b'\n' + 0x80, 0] {
+                    line[at] = bad;
+                    assert_eq!(fast(&line), None, "{line:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn crlf_does_not_count_toward_the_limit() {
+        let mut line = vec![b'0'; MAX_LINE - 1];
+        line.push(b'5');
+        assert_eq!(parse_line(&line), Ok(Some(5)));
+        line.push(b'\r');
+        assert_eq!(parse_line(&line), Ok(Some(5)));
+        line.push(b'\n');
+        let mut file = line.clone();
+        file.extend_from_slice(b"6\r\n");
+        for chunk in [1, 2, 64, 129, 130, 131, file.len()] {
+            assert_eq!(all(&file, chunk).unwrap(), [(1, 5), (2, 6)], "{chunk}");
+        }
+        // One byte more is too long, with or without the '\r'.
+        let mut long = vec![b'0'; MAX_LINE];
+        long.push(b'5');
+        assert_eq!(parse_line(&long), Err(ParseError::TooLong));
+        long.push(b'\r');
+        assert_eq!(parse_line(&long), Err(ParseError::TooLong));
+    }
+
+    /// Feeds `chunk` over and over, never a newline, up to `limit` bytes; returns the
+    /// error and how many bytes it took.
+    fn endless(chunk: &[u8], limit: usize) -> (LineError, usize) {
+        let mut r = LineReader::new();
+        let mut fed = 0;
+        while fed < limit {
+            if let Err(e) = r.feed(chunk, |_, _| panic!("no line ends")) {
+                return (e, fed + chunk.len());
+            }
+            fed += chunk.len();
+        }
+        panic!("no error after {fed} bytes without a newline");
+    }
+
+    #[test]
+    fn long_or_binary_lines_fail_without_a_newline() {
+        // 100 MB of spaces, or /dev/zero, would never end: the first chunk decides.
+        for size in [1, 7, 64, 65536] {
+            let (e, fed) = endless(&vec![b' '; size], 1 << 20);
+            assert_eq!((e.line, e.error), (1, ParseError::TooLong), "{size}");
+            assert!(fed < MAX_LINE + 2 + size, "{size}: {fed}");
+            let (e, fed) = endless(&vec![0; size], 1 << 20);
+            assert_eq!((e.line, e.error), (1, ParseError::NotText(0)), "{size}");
+            assert_eq!(fed, size);
+        }
+        // After good lines, in the middle of a chunk, with the line counted.
+        let mut file = Vec::from(&b"1\n2\n"[..]);
+        file.extend(core::iter::repeat(b'9').take(1000));
+        let mut r = LineReader::new();
+        let mut got = Vec::new();
+        let e = r.feed(&file, |l, v| got.push((l, v))).unwrap_err();
+        assert_eq!((e.line, e.error), (3, ParseError::TooLong));
+        assert_eq!(got, [(1, 1), (2, 2)]);
+        // A '\r' at the limit waits for the next byte.
+        let mut r = LineReader::new();
+        let mut line = vec![b'1'; MAX_LINE];
+        line.push(b'\r');
+        assert!(r.feed(&line, |_, _| {}).is_ok());
+        assert_eq!(
+            r.feed(b"x", |_, _| {}).unwrap_err().error,
+            ParseError::TooLong
+        );
+        // A '\r' inside a line is not text, once the next byte shows it is not final.
+        let mut r = LineReader::new();
+        assert!(r.feed(b"12\r", |_, _| {}).is_ok());
+        let e = r.feed(b"3", |_, _| {}).unwrap_err();
+        assert_eq!(e.error, ParseError::NotText(b'\r'));
+        assert_eq!(
+            e.to_string(),
+            "1: \"12\\x0d\" contains the non-text byte 0x0d at byte 3"
+        );
+    }
+
+    #[test]
+    fn long_line_excerpt_shows_where_it_went_wrong() {
+        let padded = |before: usize, text: &[u8], after: usize| {
+            let mut v = vec![b' '; before];
+            v.extend_from_slice(text);
+            v.extend(core::iter::repeat(b' ').take(after));
+            v.push(b'\n');
+            v
+        };
+        let cases: [(Vec<u8>, &str); 4] = [
+            (
+                padded(126, b"123", 100),
+                "1: line longer than 128 bytes: \"123\" at bytes 127-129",
+            ),
+            (
+                padded(200, b"", 0),
+                "1: line longer than 128 bytes, blank up to byte 129",
+            ),
+            (
+                padded(3, b"12", 300),
+                "1: line longer than 128 bytes: \"12\" at bytes 4-5",
+            ),
+            (
+                padded(10, (1..=50).map(|i| i.to_string()).collect::<Vec<_>>().join(" ").as_bytes(), 0),
+                "1: line longer than 128 bytes: \"...0 31 32 33 34 35 36 37 38 39 40 41 42 43\" at bytes 90-129",
+            ),
+        ];
+        for (file, msg) in cases {
+            for chunk in [1, 3, 64, file.len()] {
+                let e = all(&file, chunk).unwrap_err();
+                assert_eq!(e.to_string(), msg, "chunk {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped_at_the_start_only() {
+        let file = b"\xef\xbb\xbf1\n 2\n3";
+        for chunk in 1..=file.len() {
+            assert_eq!(all(file, chunk).unwrap(), [(1, 1), (2, 2), (3, 3)]);
+        }
+        for chunk in 1..=3 {
+            assert_eq!(all(b"\xef\xbb\xbf", chunk).unwrap(), []);
+        }
+        // Anywhere else, or incomplete, it is not text.
+        for file in [&b"1\n\xef\xbb\xbf2\n"[..], b"\xef\xbb\xbf\xef\xbb\xbf2\n"] {
+            let e = all(file, 1).unwrap_err();
+            assert_eq!(e.error, ParseError::NotText(0xef));
+        }
+        for file in [&b"\xef"[..], b"\xef\xbb", b"\xef\xbb2\n", b"\xef2"] {
+            for chunk in 1..=file.len() {
+                let e = all(file, chunk).unwrap_err();
+                assert_eq!(
+                    (e.line, e.error),
+                    (1, ParseError::NotText(0xef)),
+                    "{file:?}"
+                );
+            }
+        }
+        // A reader started in the middle of a file does not skip one.
+        let mut r = LineReader::mid_file();
+        let e = r.feed(b"\xef\xbb\xbf1\n", |_, _| {}).unwrap_err();
+        assert_eq!(e.error, ParseError::NotText(0xef));
+    }
+
+    #[test]
+    fn decimal_forms_are_not_called_fractions() {
+        for s in ["1.0", "1e3", "2.5", "-7E2", "1. 5"] {
+            let e = all(s.as_bytes(), 2).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("1: \"{s}\" is not written as an integer (no decimal point or exponent)")
+            );
+        }
+    }
+
+    /// xorshift64*: a fixed sequence for the generated files.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, items: &[&'a [u8]]) -> &'a [u8] {
+            items[self.below(items.len() as u64) as usize]
+        }
+    }
+
+    /// A line that is usually a number in one of the accepted forms, sometimes wrong.
+    fn random_line(rng: &mut Rng, out: &mut Vec<u8>) {
+        if rng.below(40) == 0 {
+            // Around the ends of the range, where 19 digits may or may not fit.
+            out.extend_from_slice(rng.pick(&[
+                b"9223372036854775807",
+                b"9223372036854775808",
+                b"-9223372036854775808",
+                b"-9223372036854775809",
+                b"9999999999999999999",
+                b"-9999999999999999999",
+                b"10000000000000000000",
+                b"1000000000000000000",
+                b"-1000000000000000000",
+                b"18446744073709551616",
+            ]));
+            return;
+        }
+        let value: i64 = match rng.below(6) {
+            0 => rng.below(10) as i64,
+            1 => rng.below(2_000_001) as i64 - 1_000_000,
+            2 => rng.next() as i64,
+            3 => [i64::MIN, i64::MAX, i64::MIN + 1, i64::MAX - 1][rng.below(4) as usize],
+            4 => (rng.next() >> rng.below(64)) as i64,
+            _ => -((rng.next() >> (1 + rng.below(63))) as i64),
+        };
+        let mut digits = value.unsigned_abs().to_string().into_bytes();
+        if rng.below(20) == 0 {
+            let zeros = rng.below(30) as usize;
+            digits.splice(0..0, core::iter::repeat(b'0').take(zeros));
+        }
+        if rng.below(10) == 0 {
+            out.extend_from_slice(rng.pick(&[b" ", b"\t", b"  \t"]));
+        }
+        if value < 0 {
+            out.push(b'-');
+        } else if rng.below(20) == 0 {
+            out.push(b'+');
+        }
+        out.extend_from_slice(&digits);
+        if rng.below(10) == 0 {
+            out.extend_from_slice(rng.pick(&[b" ", b"\t", b" \t "]));
+        }
+        if rng.below(200) == 0 {
+            // Something wrong, or odd but fine.
+            out.extend_from_slice(rng.pick(&[
+                b"0",
+                b"9",
+                b"x",
+                b".5",
+                b"e3",
+                b",1",
+                b" 2",
+                b"\x00",
+                b"\xef",
+                b"\r",
+                b"99999999999999999999",
+                &[b' '; 120],
+            ]));
+        }
+        if rng.below(20) == 0 {
+            out.push(b'\r');
+        }
+        if rng.below(30) == 0 {
+            out.extend_from_slice(rng.pick(&[b"\n", b" \n", b"\r\n"]));
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_reference_on_generated_files() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for round in 0..300 {
+            let mut file = Vec::new();
+            if rng.below(10) == 0 {
+                file.extend_from_slice(&BYTE_ORDER_MARK);
+            }
+            let lines = rng.below(if round % 10 == 0 { 3000 } else { 60 });
+            for _ in 0..lines {
+                random_line(&mut rng, &mut file);
+                file.push(b'\n');
+            }
+            if rng.below(2) == 0 {
+                file.pop();
+            }
+            let mut want = Vec::new();
+            let want_err = reference::parse_file(&file, |l, v| want.push((l, v))).err();
+            // Whole, in random chunks, and in the client's 64 KiB chunks.
+            let sizes = [file.len().max(1), 1 + rng.below(200) as usize, 65536];
+            for size in sizes {
+                let mut got = Vec::new();
+                let mut r = LineReader::new();
+                let mut err = None;
+                let mut at = 0;
+                while at < file.len() && err.is_none() {
+                    let step = if size == 65536 {
+                        size
+                    } else {
+                        1 + rng.below(size as u64) as usize
+                    };
+                    let end = (at + step).min(file.len());
+                    err = r.feed(&file[at..end], |l, v| got.push((l, v))).err();
+                    at = end;
+                }
+                let err = err.or_else(|| r.finish(|l, v| got.push((l, v))).err());
+                assert_eq!(got, want, "round {round}, chunks of {size}");
+                assert_eq!(
+                    err.map(|e| (e.line, e.error)),
+                    want_err,
+                    "round {round}, chunks of {size}"
+                );
+            }
         }
     }
 }

@@ -16,10 +16,16 @@ pub mod csv;
 pub mod dispatch;
 pub mod op;
 pub mod reduce;
+pub mod sim;
 pub mod split;
 pub mod transfer;
 pub mod wide;
 pub mod wire;
+
+/// Data frames in flight per back-end per job on the host programs: the AWS's send
+/// window and the back-ends' receive window. Defined once here for both ends; a chip
+/// may choose a smaller window (it is a const generic everywhere in the core).
+pub const WINDOW: usize = 64;
 
 pub use op::Op;
 pub use reduce::{Accumulator, Reduction};

@@ -14,7 +14,11 @@ pub const SERVERS: [&str; 4] = ["serverA", "serverB", "serverC", "aws"];
 pub const FUNCS: [&str; 4] = ["min", "max", "sum", "sos"];
 const LONG: Duration = Duration::from_secs(60);
 
+pub mod frames;
 pub mod relay;
+
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use frames::*;
 
 pub fn exe(name: &str) -> PathBuf {
     match name {

@@ -27,12 +27,15 @@ use core::panic::PanicInfo;
 
 use offload_core::backend::{Backend, JobSlot};
 use offload_core::csv::{parse_line, LineReader};
-use offload_core::dispatch::Dispatch;
+use core::time::Duration;
+use offload_core::dispatch::{micros, parse_request, Dispatch, Event, Limits, Request};
+use offload_core::sim::{Faults, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
 use offload_core::wire::{
-    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES,
+    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
+    MAX_VALUES,
 };
 use offload_core::{Accumulator, Op, Reduction};
 
@@ -344,34 +347,58 @@ fn transfer(src: &mut Source) {
 
 #[inline(never)]
 fn dispatch(src: &mut Source) {
-    let mut d = Dispatch::<W>::new(JobId(src.u32()), src.op(), src.u64(), src.now());
-    keep((d.job(), d.op(), d.sizes()));
+    let mut frame = [0u8; MAX_DATAGRAM];
+    let n = src.len(64);
+    src.fill(&mut frame);
+    let request = parse_request(frame.get(..n).unwrap_or(&[]));
+    if let Err(r) = request {
+        show(&r);
+        keep((r.code(), r.emit(&mut frame)));
+    }
+    let request = request.unwrap_or(Request {
+        op: src.op(),
+        total: src.u64(),
+    });
+    let limits = Limits {
+        backend_timeout: Duration::from_micros(src.u64()),
+        client_idle: Duration::from_micros(src.u64()),
+    };
+    let mut d = Dispatch::<W>::new();
+    d.start(JobId(src.u32()), request, limits, src.now());
+    keep((d.job(), d.op(), d.sizes(), d.started()));
     let mut out = [0u8; MAX_DATAGRAM];
     for _ in 0..src.len(8) {
         let now = src.now();
-        for _ in 0..src.len(400) {
-            if !d.has_room() {
-                break;
-            }
-            keep(d.push(src.i64()));
+        for _ in 0..src.len(4) {
+            let n = src.len(MAX_DATAGRAM);
+            src.fill(&mut frame);
+            keep((d.wants_client(), d.handle_client(now, frame.get(..n).unwrap_or(&[]))));
         }
-        while let Some((p, bytes)) = d.poll_transmit(now) {
-            keep((p, bytes.len()));
+        while let Some(t) = d.poll_transmit(now, &mut out) {
+            keep(t);
         }
         let n = src.len(64);
-        src.fill(&mut out);
-        if let Ok(f) = Frame::parse(out.get(..n).unwrap_or(&[])) {
-            keep(d.handle_frame(now, src.part(), &f));
-        }
+        src.fill(&mut frame);
+        keep(d.handle_backend(now, src.part(), frame.get(..n).unwrap_or(&[])));
         d.handle_timeout(src.now());
+        match src.u8() % 4 {
+            0 => d.handle_client_closed(now),
+            1 => d.handle_client_malformed(now, WireError::Truncated),
+            2 => d.handle_answer_written(now),
+            _ => {}
+        }
+        keep(d.poll_client(&mut out));
+        while let Some(e) = d.poll_event() {
+            if let Event::Failed(err) = e {
+                show(&err);
+                keep(err.client_error());
+            }
+            keep(e);
+        }
         let p = src.part();
         keep((d.poll_timeout(), d.part_sent(p), d.result(p), d.received()));
-        keep((
-            d.all_received(),
-            d.stalled(now, src.u64()),
-            d.final_result(),
-        ));
-        keep(d.stats());
+        keep((d.all_received(), d.final_result(), d.is_finished(), d.error()));
+        keep((d.stats(), d.rtos(), micros(limits.backend_timeout)));
     }
 }
 
@@ -394,6 +421,37 @@ fn backend(src: &mut Source) {
         keep((be.active(), be.expire(src.now())));
     }
 }
+
+#[inline(never)]
+fn sim(src: &mut Source) {
+    let mut sc = Scenario::new(src.op(), u64::from(src.u16()), src.u64());
+    sc.faults = Faults {
+        drop: src.u8(),
+        duplicate: src.u8(),
+        reorder: src.u8(),
+        truncate: src.u8(),
+    };
+    sc.trouble = match src.u8() % 3 {
+        0 => Trouble::None,
+        1 => Trouble::Silent(src.part()),
+        _ => Trouble::Restart {
+            part: src.part(),
+            after: src.u32(),
+        },
+    };
+    sc.latency_us = u64::from(src.u16());
+    sc.deadline_us = src.u64();
+    let seed = src.u64();
+    let numbers = (0..).map(|i: i64| i.wrapping_mul(seed as i64));
+    // SAFETY: the harness is single-threaded and `run` is its only user of WORLD.
+    let world = unsafe { &mut *core::ptr::addr_of_mut!(WORLD) };
+    keep(world.run(&sc, numbers));
+    keep(Faults::loss(src.u8()));
+}
+
+/// The simulated system, in place (as a chip would keep it).
+static mut WORLD: World<W, 4> = World::new();
+
 
 /// What a client runs: validate and parse the file, frame numbers, read the answer.
 #[inline(never)]
@@ -447,6 +505,12 @@ fn run() {
     dispatch(&mut src);
     #[cfg(feature = "role-backend")]
     backend(&mut src);
+    #[cfg(all(
+        feature = "role-backend",
+        feature = "role-aws",
+        feature = "role-client"
+    ))]
+    sim(&mut src);
 }
 
 /// The entry point `rust-lld` looks for by default on both targets.

@@ -157,7 +157,7 @@ fn numbers(n: usize, seed: u64) -> Vec<i64> {
 
 #[test]
 fn clean_link_counts_everything_once() {
-    let xs = numbers(10_000, 1);
+    let xs = numbers(if cfg!(miri) { 2_000 } else { 10_000 }, 1);
     let out = transfer::<64>(
         &xs,
         1,
@@ -178,9 +178,11 @@ fn clean_link_counts_everything_once() {
 
 #[test]
 fn lossy_links_still_count_every_frame_exactly_once() {
+    // Miri interprets every step: one seed and a tenth of the numbers keep it in minutes.
+    let (seeds, n) = if cfg!(miri) { (1, 2_000) } else { (4, 20_000) };
     for (i, drop) in [0u64, 10, 30].into_iter().enumerate() {
-        for seed in 0..4u64 {
-            let xs = numbers(20_000 + i * 7, seed);
+        for seed in 0..seeds {
+            let xs = numbers(n + i * 7, seed);
             let out = transfer::<64>(
                 &xs,
                 seed * 31 + drop,
@@ -255,6 +257,11 @@ fn receiver_rejects_contradictions_and_suppresses_duplicates() {
 /// The bitmap against a plain set of sequence numbers, over seeded arrival orders
 /// that span the whole 257-frame window and beyond.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "checks 256 SACK bits against a set per step: minutes per seed under Miri; the \
+              back-end and lossy-link tests run the same bitmap code under Miri"
+)]
 fn bitmap_receiver_matches_a_set() {
     use std::collections::BTreeSet;
     for seed in 0..40u64 {

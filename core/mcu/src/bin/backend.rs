@@ -136,5 +136,9 @@ fn main() -> ! {
         if own <= GOAL { "met" } else { "NOT met" },
         total
     );
+    check(
+        "a back-end with 4 job slots needs at most 8 KiB",
+        own <= GOAL,
+    );
     finish()
 }

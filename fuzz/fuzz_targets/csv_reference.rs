@@ -1,0 +1,82 @@
+//! The word-at-a-time `LineReader` against `csv::reference`, a plain line-by-line parser
+//! whose values come from `i64::from_str`: the same numbers with the same line numbers,
+//! and the same first error on the same line, for any input cut into any chunks. The
+//! fast path and the early reporting of long or binary lines must never change an
+//! answer.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use offload_core::csv::{reference, LineError, LineReader, EXCERPT_LEN};
+
+/// Bytes that make lines the fast path takes, and the ones it must hand over.
+const ALPHABET: &[u8] = b"0123456789012345678901234567890123456789----\n\n\n\n\n\n+ \t\r.e,x\x00\xef\xbb\xbf";
+
+type Outcome = (Vec<(u64, i64)>, Option<LineError>);
+
+fn read<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
+    let mut out = Vec::new();
+    let mut r = LineReader::new();
+    for c in chunks {
+        if let Err(e) = r.feed(c, |l, v| out.push((l, v))) {
+            return (out, Some(e));
+        }
+    }
+    let end = r.finish(|l, v| out.push((l, v))).err();
+    (out, end)
+}
+
+fuzz_target!(|input: &[u8]| {
+    // Layout: a mode byte (low four bits: how many chunk sizes follow; bit 4: spell the
+    // file in ALPHABET; bits 5-7: chunk size scale), the chunk sizes, then the file.
+    let Some((&mode, rest)) = input.split_first() else {
+        return;
+    };
+    let k = usize::from(mode & 15);
+    if rest.len() < k {
+        return;
+    }
+    let (sizes, raw) = rest.split_at(k);
+    let data: Vec<u8> = if mode & 16 != 0 {
+        raw.iter()
+            .map(|&b| ALPHABET[usize::from(b) % ALPHABET.len()])
+            .collect()
+    } else {
+        raw.to_vec()
+    };
+    let scale = 1 + usize::from(mode >> 5) * 37;
+
+    let mut want = Vec::new();
+    let want_err = reference::parse_file(&data, |l, v| want.push((l, v))).err();
+
+    let whole = read(std::iter::once(&data[..]));
+    assert_eq!(whole.0, want, "numbers differ from the reference");
+    assert_eq!(
+        whole.1.as_ref().map(|e| (e.line, e.error)),
+        want_err,
+        "first error differs from the reference"
+    );
+
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < data.len() {
+        let size = sizes.get(i % k.max(1)).map_or(1, |&s| usize::from(s) * scale);
+        let end = (at + size).min(data.len());
+        chunks.push(&data[at..end]); // size 0: an empty feed
+        at = end;
+        i += 1;
+        if i > 4 * data.len() + 16 {
+            // Only empty chunks: finish one byte at a time.
+            chunks.extend(data[at..].chunks(1));
+            break;
+        }
+    }
+    let chunked = read(chunks.iter().copied());
+    assert_eq!(chunked, whole, "chunking changed the outcome: sizes {sizes:?} x {scale}");
+
+    if let Some(e) = &whole.1 {
+        assert!(e.excerpt.len() <= EXCERPT_LEN);
+        let msg = e.to_string();
+        assert!(msg.starts_with(&format!("{}: ", e.line)), "{msg}");
+    }
+});
