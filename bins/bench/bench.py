@@ -110,6 +110,7 @@ CLIENT_TIMEOUT = 300.0
 PEER_TIMEOUT = 300.0
 BOOT_TIMEOUT = 10.0
 CONCURRENT = 16
+LOADS: list[str] = []  # load average at the start and end of the run
 # Loss timings are short and spread more (timers): more runs, still a few seconds.
 LOSS_RUNS = max(RUNS, 7)
 
@@ -932,6 +933,15 @@ def throughput(ds: Dataset, meta: dict) -> dict:
 # Output
 
 
+def loadavg() -> str:
+    """The 1-minute load average: how shared the machine was (2 CPUs, load 14: each
+    process gets about a seventh of a core, and every absolute time is that much longer)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
 def fmt_s(s: float | None) -> str:
     return "-" if s is None else f"{s:.3f}"
 
@@ -978,7 +988,8 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
                loss: dict | None, tput: dict, goals: list) -> str:
     """The run in Markdown, for the README: times at the goals' size, growth, goals."""
     out = [f"One `make bench` run ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs shared "
-           "with other work; seconds, start to exit, best of "
+           f"with other work: load average {LOADS[0]} at the start, {LOADS[-1]} at the end; "
+           "seconds, start to exit, best of "
            f"{RUNS} (peers: of 3, or 1 above 10 s); x = seconds / offload's):", "",
            f"| {lines_label(big.ds.lines)} lines in [-1e6, 1e6] | SUM | x | SOS | x | exact |",
            "| --- | ---: | ---: | ---: | ---: | --- |"]
@@ -1042,7 +1053,8 @@ def main() -> int:
     if not sizes:
         raise SetupError("no data set fits on the disk: " + "; ".join(dropped))
     log(f"offload bench ({'quick' if QUICK else 'full'}; best of {RUNS} run(s) per figure "
-        f"of ours, EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs)")
+        f"of ours, EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs, load average {loadavg()})")
+    LOADS.append(loadavg())
     for note in dropped:
         log(f"  {note}")
     metas = {ds.name: ensure_data(ds) for ds in sizes + full_range}
@@ -1257,12 +1269,14 @@ def main() -> int:
                       "hwm": s.hwm} for s in sessions],
         "concurrent": conc, "loss": loss, "throughput": tput,
         "goals": goals}, indent=1) + "\n")
+    LOADS.append(loadavg())
     (OUT / "summary.md").write_text(summary_md(rows, big, uni, conc, loss, tput, goals))
     log("")
     log(f"chart: {(OUT / 'bench.svg').relative_to(REPO)}; figures: "
         f"{(OUT / 'results.json').relative_to(REPO)}; for the README: "
         f"{(OUT / 'summary.md').relative_to(REPO)}")
-    log(f"bench finished in {time.perf_counter() - t_start:.0f} s; all our answers exact")
+    log(f"bench finished in {time.perf_counter() - t_start:.0f} s; all our answers exact; "
+        f"load average {LOADS[0]} at the start, {loadavg()} at the end")
     return 0
 
 
