@@ -558,20 +558,22 @@ fn log_stats(shared: &Shared, d: &Dispatch<WINDOW>) {
         return;
     }
     let took = Duration::from_micros(now().since(d.started()));
-    let rtos = d.rtos();
-    for ((part, s), rto) in Part::ALL.iter().zip(d.stats()).zip(rtos) {
+    for ((part, s), (srtt, rto)) in Part::ALL.iter().zip(d.stats()).zip(d.timers()) {
         if d.sizes()[part.index()] == 0 {
             continue;
         }
+        let srtt = srtt.map_or("-".to_string(), |us| format!("{us} us"));
         eprintln!(
-            "aws: job {} server {}: {} data frames, {} datagrams, {} resent, {} timeouts, rto {} us, job {:.3} s",
+            "aws: job {} server {}: {} data frames, {} datagrams, resent {} after a SACK and {} after {} timeouts, {} acks ({} duplicate or stale), srtt {srtt}, rto {rto} us, job {:.3} s",
             d.job(),
             part.letter(),
             s.frames,
             s.datagrams,
-            s.retransmits,
+            s.sack_resent,
+            s.timeout_resent,
             s.timeouts,
-            rto,
+            s.acks,
+            s.stale_acks,
             took.as_secs_f64()
         );
     }

@@ -265,3 +265,79 @@ fn memory_stays_bounded_under_concurrency_and_floods() {
         assert!(kb < 64 * 1024, "{name} peaked at {kb} kB");
     }
 }
+
+/// The whole numbers of a debug line, in order, leaving out the trailing seconds:
+/// "550 data frames, 612 datagrams, ..., job 0.031 s" gives [550, 612, ...].
+fn numbers_in(line: &str) -> Vec<u64> {
+    let (counters, _seconds) = line.rsplit_once(", job ").unwrap_or((line, ""));
+    counters
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+#[test]
+fn debug_counters_explain_a_lossy_job() {
+    let (c, relays) = lossy(
+        Faults {
+            drop: 10,
+            ..Faults::NONE
+        },
+        41,
+        &[("OFFLOAD_LOG", "debug")],
+    );
+    let mut r = Rng(41);
+    let xs: Vec<i64> = (0..54_600).map(|_| r.next() as i64).collect();
+    let run = c.run("sum", &csv(&xs));
+    assert_eq!(
+        run.stdout,
+        client_lines("sum", xs.len(), &expect("sum", xs.as_slice()))
+    );
+    // 54,600 numbers: 18,200 a part, 100 frames of 182 each.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let aws_lines = loop {
+        let lines: Vec<String> = c
+            .proc("aws")
+            .errs()
+            .into_iter()
+            .filter(|l| l.contains(" server ") && l.contains("data frames"))
+            .collect();
+        if lines.len() == 3 || Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(aws_lines.len(), 3, "{aws_lines:?}");
+    let relayed: u64 = relays
+        .iter()
+        .map(|r| r.stats.data_sent.load(std::sync::atomic::Ordering::SeqCst))
+        .sum();
+    let mut datagrams = 0;
+    for (line, letter) in aws_lines.iter().zip(["A", "B", "C"]) {
+        let (_, counters) = line
+            .split_once(&format!(" server {letter}: "))
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(line.contains("resent") && line.contains("srtt") && line.contains("rto"));
+        // frames, datagrams, SACK resends, timeout resends, timeouts, acks, stale acks,
+        // srtt, rto.
+        let n = numbers_in(counters);
+        assert_eq!(n.len(), 9, "{line}");
+        assert_eq!(n[0], 100, "{line}");
+        // Every datagram is a first send, a resend, or a probe for the result.
+        assert!(n[1] >= n[0] + n[2] + n[3], "{line}");
+        assert!(n[2] + n[3] > 0, "10% loss and nothing resent? {line}");
+        assert!(n[6] <= n[5], "{line}");
+        datagrams += n[1];
+    }
+    // The AWS's count of data datagrams is the relay's.
+    assert_eq!(datagrams, relayed);
+    // Each back-end logs what it received: 100 distinct frames.
+    for name in ["serverA", "serverB", "serverC"] {
+        let errs = c.proc(name).errs();
+        let done = errs
+            .iter()
+            .find(|l| l.contains("complete: "))
+            .unwrap_or_else(|| panic!("{name}: {errs:?}"));
+        assert!(done.contains("complete: 100 frames received"), "{done}");
+    }
+}

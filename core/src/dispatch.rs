@@ -918,9 +918,14 @@ impl<const W: usize> Dispatch<W> {
         [0, 1, 2].map(|i| self.senders.get(i).map(|s| s.stats()).unwrap_or_default())
     }
 
-    /// The current retransmission timeout of each part's sender, in microseconds.
-    pub fn rtos(&self) -> [u64; 3] {
-        [0, 1, 2].map(|i| self.senders.get(i).map_or(0, |s| s.rto()))
+    /// Each part's sender's smoothed round-trip time (once measured) and current
+    /// retransmission timeout, in microseconds.
+    pub fn timers(&self) -> [(Option<u64>, u64); 3] {
+        [0, 1, 2].map(|i| {
+            self.senders
+                .get(i)
+                .map_or((None, 0), |s| (s.srtt(), s.rto()))
+        })
     }
 }
 

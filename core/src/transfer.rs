@@ -38,6 +38,10 @@ pub const INITIAL_RTO_US: u64 = 100_000;
 pub const MIN_RTO_US: u64 = 2_000;
 /// Largest retransmission timeout after backoff.
 pub const MAX_RTO_US: u64 = 1_000_000;
+/// A timeout backs off (doubling) to at most this many times the measured one: each
+/// expiry costs at most two probe datagrams, and a peer that answers again after a run of
+/// lost probes is heard from within this many round-trip timeouts, not seconds later.
+pub const MAX_BACKOFF: u64 = 16;
 /// The largest useful send window: one ack's SACK describes `SACK_BITS` frames beyond
 /// the cumulative point, so a receiver accepts at most this many frames at once.
 pub const MAX_WINDOW: usize = SACK_BITS + 1;
@@ -71,8 +75,16 @@ pub struct SenderStats {
     pub datagrams: u64,
     /// Of those, retransmissions and result probes.
     pub retransmits: u64,
+    /// Retransmissions of frames that later frames' selective acks showed missing.
+    pub sack_resent: u64,
+    /// Retransmissions after a timeout: its probe, and what the probe showed missing.
+    pub timeout_resent: u64,
     /// Retransmission timeouts that fired.
     pub timeouts: u64,
+    /// Acknowledgements taken.
+    pub acks: u64,
+    /// Of those, ones that told nothing new (duplicated, reordered or repeated).
+    pub stale_acks: u64,
 }
 
 #[derive(Clone)]
@@ -83,6 +95,8 @@ struct SendSlot {
     tx: u16,
     sacked: bool,
     retx: bool,
+    /// `retx` was set by a timeout (for the counters).
+    by_timeout: bool,
 }
 
 impl SendSlot {
@@ -93,6 +107,7 @@ impl SendSlot {
         tx: 0,
         sacked: false,
         retx: false,
+        by_timeout: false,
     };
 }
 
@@ -120,6 +135,8 @@ pub struct Sender<const W: usize> {
     rto: u64,
     backoff: u32,
     deadline: Option<Instant>,
+    /// When the timeout that sent probes fired, until an ack answers them.
+    probed_at: Option<Instant>,
     last_progress: Instant,
     stats: SenderStats,
 }
@@ -152,12 +169,17 @@ impl<const W: usize> Sender<W> {
             rto: INITIAL_RTO_US,
             backoff: 0,
             deadline: None,
+            probed_at: None,
             last_progress: now,
             stats: SenderStats {
                 frames: 0,
                 datagrams: 0,
                 retransmits: 0,
+                sack_resent: 0,
+                timeout_resent: 0,
                 timeouts: 0,
+                acks: 0,
+                stale_acks: 0,
             },
         }
     }
@@ -181,6 +203,7 @@ impl<const W: usize> Sender<W> {
         self.rto = INITIAL_RTO_US;
         self.backoff = 0;
         self.deadline = None;
+        self.probed_at = None;
         self.last_progress = now;
         self.stats = SenderStats::default();
     }
@@ -239,8 +262,13 @@ impl<const W: usize> Sender<W> {
         if self.closed {
             return None;
         }
-        let seq = if let Some(seq) = self.take_retransmit() {
+        let seq = if let Some((seq, by_timeout)) = self.take_retransmit() {
             self.stats.retransmits += 1;
+            if by_timeout {
+                self.stats.timeout_resent += 1;
+            } else {
+                self.stats.sack_resent += 1;
+            }
             seq
         } else if self.fresh != self.next {
             if self.base == self.fresh {
@@ -267,7 +295,8 @@ impl<const W: usize> Sender<W> {
         slot.buf.get(..usize::from(slot.len))
     }
 
-    fn take_retransmit(&mut self) -> Option<u32> {
+    /// The oldest frame marked for retransmission, and whether a timeout marked it.
+    fn take_retransmit(&mut self) -> Option<(u32, bool)> {
         if self.retx_pending == 0 {
             return None;
         }
@@ -276,8 +305,9 @@ impl<const W: usize> Sender<W> {
             if let Some(slot) = self.slot_mut(seq) {
                 if slot.retx {
                     slot.retx = false;
+                    let by_timeout = slot.by_timeout;
                     self.retx_pending -= 1;
-                    return Some(seq);
+                    return Some((seq, by_timeout));
                 }
             }
             seq = seq.wrapping_add(1);
@@ -297,7 +327,14 @@ impl<const W: usize> Sender<W> {
         };
         self.srtt = Some(srtt);
         self.rttvar = rttvar;
-        self.rto = (srtt + 4 * rttvar).clamp(MIN_RTO_US, MAX_RTO_US);
+        self.rto = self.measured_rto();
+    }
+
+    /// RFC 6298's RTO = SRTT + 4 RTTVAR, within bounds; the initial RTO before any sample.
+    fn measured_rto(&self) -> u64 {
+        self.srtt.map_or(INITIAL_RTO_US, |srtt| {
+            (srtt + 4 * self.rttvar).clamp(MIN_RTO_US, MAX_RTO_US)
+        })
     }
 
     /// Applies an acknowledgement from the receiver.
@@ -307,9 +344,11 @@ impl<const W: usize> Sender<W> {
     pub fn handle_ack(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
         let in_flight = self.fresh.wrapping_sub(self.base);
         let advance = cum.wrapping_sub(self.base);
+        self.stats.acks += 1;
         if advance > in_flight {
             // Either stale (cum below base, wrapped) or beyond anything sent.
             return if self.base.wrapping_sub(cum) <= Self::CAPACITY.saturating_mul(4) {
+                self.stats.stale_acks += 1;
                 Ok(())
             } else {
                 Err(AckError::Impossible)
@@ -367,9 +406,22 @@ impl<const W: usize> Sender<W> {
                 self.highest_sacked = None;
             }
         }
+        if !progress {
+            self.stats.stale_acks += 1;
+        } else if let Some(at) = self.probed_at.take() {
+            // The peer answered a timeout's probes: what it still lacks of the frames
+            // sent before that timeout is lost, and is resent now.
+            self.mark_sent_before(at);
+        }
         self.fast_retransmit(now);
         if progress {
             self.last_progress = now;
+            // The peer is answering again: the timeout returns from its backoff to what
+            // the round trips say (as Linux does), rather than staying doubled until a
+            // fresh frame's round trip is measured, which after a loss can be never.
+            if self.backoff > 0 {
+                self.rto = self.measured_rto();
+            }
             self.backoff = 0;
             self.deadline =
                 (self.base != self.fresh || self.awaiting_result()).then(|| now.plus(self.rto));
@@ -395,6 +447,7 @@ impl<const W: usize> Sender<W> {
                 let due = slot.tx <= 1 || now.since(slot.sent_at) >= recent;
                 if !slot.sacked && !slot.retx && due {
                     slot.retx = true;
+                    slot.by_timeout = false;
                     marked += 1;
                 }
             }
@@ -421,24 +474,65 @@ impl<const W: usize> Sender<W> {
         if self.awaiting_result() {
             self.probe_due = true;
         } else {
-            let mut seq = self.base;
-            let mut marked = 0;
-            while seq != self.fresh {
-                let rto = self.rto;
-                if let Some(slot) = self.slot_mut(seq) {
-                    if !slot.sacked && !slot.retx && (marked == 0 || now.since(slot.sent_at) >= rto)
-                    {
-                        slot.retx = true;
-                        marked += 1;
-                    }
-                }
-                seq = seq.wrapping_add(1);
+            // A timeout is more often a silent peer (a back-end acks in-order frames only
+            // every `Receiver::ACK_EVERY`, and a sender waiting for its client's next
+            // numbers sends no more) or a stall of this host than a lost window. So it
+            // resends not the window but two probes, the oldest and the newest missing
+            // frames: the peer acks at once (a duplicate, a gap, or a gap filled), and
+            // that ack says what is really lost (`handle_ack`). A lost probe or ack is
+            // probed again after the doubled timeout.
+            let newest = self.fresh.wrapping_sub(1);
+            let oldest = self.first_missing();
+            for seq in [oldest, Some(newest)].into_iter().flatten() {
+                self.mark(seq, true);
             }
-            self.retx_pending += marked;
+            self.probed_at = Some(now);
         }
         self.backoff = self.backoff.saturating_add(1);
-        self.rto = self.rto.saturating_mul(2).min(MAX_RTO_US);
+        let cap = self
+            .measured_rto()
+            .saturating_mul(MAX_BACKOFF)
+            .min(MAX_RTO_US);
+        self.rto = self.rto.saturating_mul(2).min(cap);
         self.deadline = Some(now.plus(self.rto));
+    }
+
+    /// The oldest frame in flight that the peer has not acknowledged.
+    fn first_missing(&self) -> Option<u32> {
+        let mut seq = self.base;
+        while seq != self.fresh {
+            let slot = self.slots.get((seq as usize).checked_rem(W)?)?;
+            if !slot.sacked {
+                return Some(seq);
+            }
+            seq = seq.wrapping_add(1);
+        }
+        None
+    }
+
+    /// Marks in-flight frame `seq` for retransmission, unless acknowledged or marked.
+    fn mark(&mut self, seq: u32, by_timeout: bool) {
+        if seq.wrapping_sub(self.base) >= self.fresh.wrapping_sub(self.base) {
+            return;
+        }
+        if let Some(slot) = self.slot_mut(seq) {
+            if !slot.sacked && !slot.retx {
+                slot.retx = true;
+                slot.by_timeout = by_timeout;
+                self.retx_pending += 1;
+            }
+        }
+    }
+
+    /// Marks every unacknowledged frame in flight that was last sent before `at`.
+    fn mark_sent_before(&mut self, at: Instant) {
+        let mut seq = self.base;
+        while seq != self.fresh {
+            if self.slot_mut(seq).is_some_and(|slot| slot.sent_at < at) {
+                self.mark(seq, true);
+            }
+            seq = seq.wrapping_add(1);
+        }
     }
 
     /// True once the last frame was pushed and every frame was acknowledged.
@@ -476,6 +570,11 @@ impl<const W: usize> Sender<W> {
     /// The current retransmission timeout in microseconds.
     pub fn rto(&self) -> u64 {
         self.rto
+    }
+
+    /// The smoothed round-trip time in microseconds, once one was measured.
+    pub fn srtt(&self) -> Option<u64> {
+        self.srtt
     }
 
     /// Whether a frame has been transmitted and not yet acknowledged.
@@ -706,6 +805,11 @@ impl<const W: usize> Receiver<W> {
             }
             self.seen.set(ahead - 1);
         } else {
+            // Filling a gap is acknowledged at once (as TCP does, RFC 5681 4.2): the
+            // sender is recovering and waits for word of it.
+            if !self.seen.is_empty() {
+                self.ack_due = true;
+            }
             let run = self.seen.leading_ones();
             self.seen.shift(run + 1);
             self.cum = self.cum.wrapping_add(run + 1);

@@ -407,7 +407,7 @@ fn dispatch(src: &mut Source) {
             d.is_finished(),
             d.error(),
         ));
-        keep((d.stats(), d.rtos(), micros(limits.backend_timeout)));
+        keep((d.stats(), d.timers(), micros(limits.backend_timeout)));
     }
 }
 

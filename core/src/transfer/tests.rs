@@ -367,3 +367,102 @@ fn sender_window_acks_and_probes() {
     assert!(tx.poll_transmit(d).is_none());
     assert_eq!(tx.stalled_for(d), None);
 }
+
+/// Sequence numbers of the data frames a sender hands out at `now`.
+fn drain_seqs<const W: usize>(tx: &mut Sender<W>, now: Instant) -> std::vec::Vec<u32> {
+    let mut seqs = std::vec::Vec::new();
+    while let Some(d) = tx.poll_transmit(now) {
+        match Frame::parse(d) {
+            Ok(Frame::Data { seq, .. }) => seqs.push(seq),
+            other => panic!("not a data frame: {other:?}"),
+        }
+    }
+    seqs
+}
+
+#[test]
+fn a_timeout_probes_with_two_frames_then_resends_only_what_is_missing() {
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..10 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(
+        drain_seqs(&mut tx, Instant(0)),
+        (0..10).collect::<std::vec::Vec<_>>()
+    );
+    // The peer got all ten but, under its ack interval, said nothing: the timeout sends
+    // the oldest and the newest as probes, not the window.
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert_eq!(drain_seqs(&mut tx, d), [0, 9]);
+    // Its ack (for the duplicates) covers everything: nothing more is resent.
+    tx.handle_ack(d.plus(100), 10, &Sack::default()).unwrap();
+    assert_eq!(drain_seqs(&mut tx, d.plus(100)), [0u32; 0]);
+    let s = tx.stats();
+    assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (12, 2, 0));
+
+    // Now frames 12..20 are really lost: the probes' ack (cum 12, frame 19 selectively)
+    // shows what is missing, and exactly that is resent at once.
+    for i in 10..20 {
+        tx.push(&[i], false).unwrap();
+    }
+    let t = d.plus(200);
+    assert_eq!(drain_seqs(&mut tx, t).len(), 10);
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert_eq!(drain_seqs(&mut tx, d), [10, 19]);
+    let mut sack = Sack::default();
+    sack.set(19 - 12 - 1);
+    tx.handle_ack(d.plus(100), 12, &sack).unwrap();
+    assert_eq!(
+        drain_seqs(&mut tx, d.plus(100)),
+        (12..19).collect::<std::vec::Vec<_>>()
+    );
+    assert_eq!(tx.stats().timeout_resent, 2 + 2 + 7);
+}
+
+#[test]
+fn timeouts_back_off_within_a_bound_and_recover_on_progress() {
+    let mut tx: Sender<8> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    tx.push(&[1], false).unwrap();
+    tx.push(&[2], false).unwrap();
+    drain_seqs(&mut tx, Instant(0));
+    // One round trip of 500 us measured: the timeout is at its 2 ms floor.
+    tx.handle_ack(Instant(500), 1, &Sack::default()).unwrap();
+    assert_eq!(tx.rto(), MIN_RTO_US);
+    let mut now = Instant(500);
+    for _ in 0..20 {
+        now = tx.poll_timeout().unwrap();
+        tx.handle_timeout(now);
+        drain_seqs(&mut tx, now);
+    }
+    // Doubling stops at MAX_BACKOFF times the measured timeout, far below a second.
+    assert_eq!(tx.rto(), MIN_RTO_US * MAX_BACKOFF);
+    // An ack that moves the stream on brings the timeout back from its backoff.
+    tx.handle_ack(now.plus(300), 2, &Sack::default()).unwrap();
+    assert_eq!(tx.rto(), MIN_RTO_US);
+}
+
+#[test]
+fn filling_a_gap_is_acknowledged_at_once() {
+    let mut rx: Receiver<64> = Receiver::new();
+    assert_eq!(rx.handle(0, false), Accepted::New);
+    assert!(
+        rx.poll_ack().is_none(),
+        "in-order frames wait for ACK_EVERY"
+    );
+    assert_eq!(rx.handle(2, false), Accepted::New);
+    assert_eq!(
+        rx.poll_ack().map(|a| a.cum),
+        Some(1),
+        "a gap is told at once"
+    );
+    assert_eq!(rx.handle(1, false), Accepted::New);
+    assert_eq!(
+        rx.poll_ack().map(|a| a.cum),
+        Some(3),
+        "and so is its filling"
+    );
+    assert_eq!(rx.handle(3, false), Accepted::New);
+    assert!(rx.poll_ack().is_none());
+}
