@@ -208,7 +208,6 @@ impl<const W: usize> Sender<W> {
         self.stats = SenderStats::default();
     }
 
-    #[cfg(test)]
     fn slot(&self, seq: u32) -> Option<&SendSlot> {
         self.slots.get((seq as usize).checked_rem(W)?)
     }
@@ -438,21 +437,17 @@ impl<const W: usize> Sender<W> {
         };
         let span = high.wrapping_sub(self.base);
         let recent = self.srtt.unwrap_or(self.rto);
-        let mut marked = 0;
         for off in 0..span.saturating_sub(DUP_THRESHOLD - 1) {
             let seq = self.base.wrapping_add(off);
-            if let Some(slot) = self.slot_mut(seq) {
-                // A first loss is resent at once; a resent frame still missing is resent
-                // again only after a round trip, so one loss costs at most one copy per RTT.
-                let due = slot.tx <= 1 || now.since(slot.sent_at) >= recent;
-                if !slot.sacked && !slot.retx && due {
-                    slot.retx = true;
-                    slot.by_timeout = false;
-                    marked += 1;
-                }
+            // A first loss is resent at once; a resent frame still missing is resent
+            // again only after a round trip, so one loss costs at most one copy per RTT.
+            let due = self
+                .slot(seq)
+                .is_some_and(|slot| slot.tx <= 1 || now.since(slot.sent_at) >= recent);
+            if due {
+                self.mark(seq, false);
             }
         }
-        self.retx_pending += marked;
     }
 
     /// When [`Sender::handle_timeout`] should next be called, if at all.
@@ -501,8 +496,7 @@ impl<const W: usize> Sender<W> {
     fn first_missing(&self) -> Option<u32> {
         let mut seq = self.base;
         while seq != self.fresh {
-            let slot = self.slots.get((seq as usize).checked_rem(W)?)?;
-            if !slot.sacked {
+            if !self.slot(seq)?.sacked {
                 return Some(seq);
             }
             seq = seq.wrapping_add(1);
@@ -528,7 +522,7 @@ impl<const W: usize> Sender<W> {
     fn mark_sent_before(&mut self, at: Instant) {
         let mut seq = self.base;
         while seq != self.fresh {
-            if self.slot_mut(seq).is_some_and(|slot| slot.sent_at < at) {
+            if self.slot(seq).is_some_and(|slot| slot.sent_at < at) {
                 self.mark(seq, true);
             }
             seq = seq.wrapping_add(1);
