@@ -15,6 +15,9 @@
 //! take (blanks, signs other than `-`, CRLF, anything wrong) go through [`parse_line`].
 
 use arrayvec::ArrayVec;
+
+use crate::op::Op;
+use crate::reduce::Accumulator;
 use core::fmt;
 
 /// Longest line accepted, counting neither its `\n` nor a final `\r`. An `i64` needs at
@@ -394,6 +397,34 @@ impl LineReader {
     /// no number after it is passed to `sink`.
     pub fn feed<F: FnMut(u64, i64)>(&mut self, chunk: &[u8], mut sink: F) -> Result<(), LineError> {
         self.feed_into(chunk, &mut EachNumber(&mut sink))
+    }
+
+    /// Feeds the next chunk, folding every number it completes into `acc`: [`feed`]
+    /// with the reduction specialised to `acc`'s operation, so that the fold's state
+    /// stays in registers through the parse loop (parse and reduce in one pass).
+    ///
+    /// # Errors
+    /// As [`feed`]; the numbers before the bad line are folded in.
+    ///
+    /// [`feed`]: LineReader::feed
+    pub fn feed_reduce(&mut self, chunk: &[u8], acc: &mut Accumulator) -> Result<(), LineError> {
+        let mut a = *acc;
+        let r = match a.op() {
+            Op::Min => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_min(v))),
+            Op::Max => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_max(v))),
+            Op::Sum => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_sum(v))),
+            Op::Sos => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_sos(v))),
+        };
+        *acc = a;
+        r
+    }
+
+    /// Ends the file as [`LineReader::finish`] does, folding its last number into `acc`.
+    ///
+    /// # Errors
+    /// As [`LineReader::finish`].
+    pub fn finish_reduce(&mut self, acc: &mut Accumulator) -> Result<(), LineError> {
+        self.finish(|_, v| acc.push(v))
     }
 
     #[inline(always)]
@@ -1327,6 +1358,17 @@ mod tests {
                     want_err,
                     "round {round}, chunks of {size}"
                 );
+                // Parse and reduce in one pass: the same numbers folded, the same error.
+                let op = Op::ALL[round % 4];
+                let mut expect = Accumulator::new(op);
+                want.iter().for_each(|&(_, v)| expect.push(v));
+                let (mut acc, mut r) = (Accumulator::new(op), LineReader::new());
+                let err = file
+                    .chunks(size)
+                    .find_map(|c| r.feed_reduce(c, &mut acc).err())
+                    .or_else(|| r.finish_reduce(&mut acc).err());
+                assert_eq!(acc.finish(), expect.finish(), "round {round}, {op:?}");
+                assert_eq!(err.map(|e| (e.line, e.error)), want_err, "round {round}");
             }
         }
     }

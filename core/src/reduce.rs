@@ -104,7 +104,33 @@ impl Accumulator {
         }
     }
 
-    #[inline]
+    /// [`Accumulator::push`] for an accumulator known to be [`Op::Min`] (and so on): the
+    /// same fold without the per-number `match`, for loops specialised per operation.
+    #[inline(always)]
+    pub(crate) fn push_min(&mut self, x: i64) {
+        self.count = self.count.wrapping_add(1);
+        self.min = self.min.min(x);
+    }
+
+    #[inline(always)]
+    pub(crate) fn push_max(&mut self, x: i64) {
+        self.count = self.count.wrapping_add(1);
+        self.max = self.max.max(x);
+    }
+
+    #[inline(always)]
+    pub(crate) fn push_sum(&mut self, x: i64) {
+        self.count = self.count.wrapping_add(1);
+        self.sum = self.sum.wrapping_add(i128::from(x));
+    }
+
+    #[inline(always)]
+    pub(crate) fn push_sos(&mut self, x: i64) {
+        self.count = self.count.wrapping_add(1);
+        self.push_square(x);
+    }
+
+    #[inline(always)]
     fn push_square(&mut self, x: i64) {
         let m = u128::from(x.unsigned_abs());
         let (lo, carry) = self.sos_lo.overflowing_add(m * m);
