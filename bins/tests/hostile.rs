@@ -98,11 +98,19 @@ fn storm_ratio(drop: u64, xs: &[i64]) -> (f64, Duration) {
             ..Faults::NONE
         },
         3 + drop,
-        &[],
+        &[("OFFLOAD_LOG", "debug")],
     );
     let t = Instant::now();
     let run = c.run("sum", &csv(xs));
     let elapsed = t.elapsed();
+    // The AWS's counters say where any excess came from (SACK resends or timeouts),
+    // should a bound below fail.
+    std::thread::sleep(Duration::from_millis(50));
+    for line in c.proc("aws").errs() {
+        if line.contains("data frames") {
+            eprintln!("storm: {drop}% drop: {line}");
+        }
+    }
     assert_eq!(
         run.stdout,
         client_lines("sum", xs.len(), &expect("sum", xs)),
@@ -162,6 +170,7 @@ fn full_backend_answers_busy_and_recovers() {
             seq: 0,
             op: Op::Sum,
             last: false,
+            ack_now: false,
             values: Values::from_be_bytes(&7i64.to_be_bytes()).unwrap(),
         });
         sock.send_to(&d, ("127.0.0.2", 22000 + c.id)).unwrap();

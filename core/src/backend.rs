@@ -207,11 +207,12 @@ impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
                 seq,
                 op,
                 last,
+                ack_now,
                 values,
             } => {
                 let epoch = self.epoch;
                 match self.slot_for(now, peer, job, op) {
-                    Some(slot) => slot.data(now, epoch, (job, seq, op, last), values, out),
+                    Some(slot) => slot.data(now, epoch, (job, seq, op, last, ack_now), values, out),
                     None => {
                         let f = Frame::Error {
                             job,
@@ -286,7 +287,7 @@ impl<P: Copy + Eq, const W: usize> JobSlot<P, W> {
         &mut self,
         now: Instant,
         epoch: Epoch,
-        (job, seq, op, last): (JobId, u32, Op, bool),
+        (job, seq, op, last, ack_now): (JobId, u32, Op, bool, bool),
         values: Values<'_>,
         out: &mut [u8],
     ) -> Handled {
@@ -311,6 +312,9 @@ impl<P: Copy + Eq, const W: usize> JobSlot<P, W> {
             Accepted::Inconsistent => return Handled::Discarded(Discard::Inconsistent),
             Accepted::Duplicate | Accepted::OutOfWindow => {}
         }
+        if ack_now {
+            self.rx.request_ack();
+        }
         if self.rx.is_complete() {
             let result = acc.finish();
             if let State::Active { peer, .. } = self.state {
@@ -333,6 +337,7 @@ impl<P: Copy + Eq, const W: usize> JobSlot<P, W> {
                 job,
                 cum: a.cum,
                 complete: a.complete,
+                answer: a.answer,
                 sack: a.sack,
                 epoch,
             }
@@ -475,6 +480,7 @@ mod tests {
             job: JobId(1),
             cum: 0,
             complete: false,
+            answer: false,
             sack: Default::default(),
             epoch: Epoch(1),
         }
@@ -556,6 +562,39 @@ mod tests {
         // Per-job state is bytes, not a window of frames.
         assert!(core::mem::size_of::<JobSlot<u8, 512>>() < 200);
         assert!(core::mem::size_of::<JobSlot<u8, 512>>() < MAX_VALUES);
+    }
+
+    #[test]
+    fn a_frame_flagged_ack_now_is_acknowledged_at_once() {
+        let mut slots = [JobSlot::<u8, 64>::EMPTY];
+        let mut be = Backend::new(&mut slots, 1_000, EPOCH);
+        let mut out = [0u8; 48];
+        // In order and under the ack interval: no ack.
+        let h = be.handle_datagram(Instant(0), 1, &data(5, 0, Op::Sum, false, &[1]), &mut out);
+        assert_eq!(h, Handled::Taken { reply: 0 });
+        // The next frame flagged ack-now, as every resend is: an ack at once, of both.
+        let mut probe = data(5, 1, Op::Sum, false, &[2]);
+        crate::wire::set_ack_now(&mut probe);
+        let h = be.handle_datagram(Instant(1), 1, &probe, &mut out);
+        assert_eq!(h, Handled::Taken { reply: 48 });
+        assert!(matches!(
+            Frame::parse(&out),
+            Ok(Frame::Ack {
+                job: JobId(5),
+                cum: 2,
+                complete: false,
+                ..
+            })
+        ));
+        // Counted once: a repeat of it is a duplicate, acked at once too.
+        let h = be.handle_datagram(Instant(2), 1, &probe, &mut out);
+        assert_eq!(h, Handled::Taken { reply: 48 });
+        let d = data(5, 2, Op::Sum, true, &[3]);
+        let Handled::Completed { result, .. } = be.handle_datagram(Instant(3), 1, &d, &mut out)
+        else {
+            panic!("not completed");
+        };
+        assert_eq!((result.count, result.value), (3, I192::from_i64(6)));
     }
 
     #[test]

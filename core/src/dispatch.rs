@@ -535,6 +535,7 @@ impl<const W: usize> Dispatch<W> {
             op,
             last,
             values,
+            ..
         } = *frame
         else {
             return Err(Violation::NotData);
@@ -676,9 +677,14 @@ impl<const W: usize> Dispatch<W> {
         }
         let sender = self.senders.get_mut(i).ok_or(Ignored::Inconsistent)?;
         match frame {
-            Frame::Ack { cum, sack, .. } => sender
-                .handle_ack(now, cum, &sack)
-                .map_err(|_| Ignored::Inconsistent),
+            Frame::Ack {
+                cum, sack, answer, ..
+            } => if answer {
+                sender.handle_answer(now, cum, &sack)
+            } else {
+                sender.handle_ack(now, cum, &sack)
+            }
+            .map_err(|_| Ignored::Inconsistent),
             Frame::Result {
                 op, count, value, ..
             } => {

@@ -14,7 +14,7 @@
 //! RFC 6298, doubling on each expiry) fires is resent.
 
 use crate::op::Op;
-use crate::wire::{emit_data, JobId, Sack, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
+use crate::wire::{emit_data, set_ack_now, JobId, Sack, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
 
 /// A point in time in microseconds since an epoch of the caller's choosing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -39,7 +39,7 @@ pub const MIN_RTO_US: u64 = 2_000;
 /// Largest retransmission timeout after backoff.
 pub const MAX_RTO_US: u64 = 1_000_000;
 /// A timeout backs off (doubling) to at most this many times the measured one: each
-/// expiry costs at most two probe datagrams, and a peer that answers again after a run of
+/// expiry costs one probe datagram, and a peer that answers again after a run of
 /// lost probes is heard from within this many round-trip timeouts, not seconds later.
 pub const MAX_BACKOFF: u64 = 16;
 /// The largest useful send window: one ack's SACK describes `SACK_BITS` frames beyond
@@ -261,14 +261,14 @@ impl<const W: usize> Sender<W> {
         if self.closed {
             return None;
         }
-        let seq = if let Some((seq, by_timeout)) = self.take_retransmit() {
+        let (seq, resend) = if let Some((seq, by_timeout)) = self.take_retransmit() {
             self.stats.retransmits += 1;
             if by_timeout {
                 self.stats.timeout_resent += 1;
             } else {
                 self.stats.sack_resent += 1;
             }
-            seq
+            (seq, true)
         } else if self.fresh != self.next {
             if self.base == self.fresh {
                 // Going from idle to busy: the peer's silence counts from here.
@@ -276,11 +276,11 @@ impl<const W: usize> Sender<W> {
             }
             let seq = self.fresh;
             self.fresh = seq.wrapping_add(1);
-            seq
+            (seq, false)
         } else if self.probe_due && self.awaiting_result() {
             self.probe_due = false;
             self.stats.retransmits += 1;
-            self.next.wrapping_sub(1)
+            (self.next.wrapping_sub(1), true)
         } else {
             return None;
         };
@@ -291,7 +291,13 @@ impl<const W: usize> Sender<W> {
         let slot = self.slot_mut(seq)?;
         slot.sent_at = now;
         slot.tx = slot.tx.saturating_add(1);
-        slot.buf.get(..usize::from(slot.len))
+        let frame = slot.buf.get_mut(..usize::from(slot.len))?;
+        if resend {
+            // A resent frame is a sender recovering or probing: the receiver acks it at
+            // once rather than after its usual count of in-order frames.
+            set_ack_now(frame);
+        }
+        Some(frame)
     }
 
     /// The oldest frame marked for retransmission, and whether a timeout marked it.
@@ -341,6 +347,27 @@ impl<const W: usize> Sender<W> {
     /// # Errors
     /// [`AckError::Impossible`] for an ack of frames never sent (ignored).
     pub fn handle_ack(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
+        self.take_ack(now, cum, sack, false)
+    }
+
+    /// Applies an acknowledgement flagged as the answer to a frame flagged ack-now (a
+    /// resend or a timeout's probe). Only such an ack, made after the probe arrived,
+    /// shows what of the frames sent before the probe is lost; an ordinary one may have
+    /// been on its way already, and resending on it would resend frames that arrived.
+    ///
+    /// # Errors
+    /// As [`Sender::handle_ack`].
+    pub fn handle_answer(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
+        self.take_ack(now, cum, sack, true)
+    }
+
+    fn take_ack(
+        &mut self,
+        now: Instant,
+        cum: u32,
+        sack: &Sack,
+        answer: bool,
+    ) -> Result<(), AckError> {
         let in_flight = self.fresh.wrapping_sub(self.base);
         let advance = cum.wrapping_sub(self.base);
         self.stats.acks += 1;
@@ -407,10 +434,13 @@ impl<const W: usize> Sender<W> {
         }
         if !progress {
             self.stats.stale_acks += 1;
-        } else if let Some(at) = self.probed_at.take() {
-            // The peer answered a timeout's probes: what it still lacks of the frames
-            // sent before that timeout is lost, and is resent now.
-            self.mark_sent_before(at);
+        }
+        if answer {
+            if let Some(at) = self.probed_at.take() {
+                // The peer answered a timeout's probe: what it still lacks of the frames
+                // sent before that timeout is lost, and is resent now.
+                self.mark_sent_before(at);
+            }
         }
         self.fast_retransmit(now);
         if progress {
@@ -472,14 +502,12 @@ impl<const W: usize> Sender<W> {
             // A timeout is more often a silent peer (a back-end acks in-order frames only
             // every `Receiver::ACK_EVERY`, and a sender waiting for its client's next
             // numbers sends no more) or a stall of this host than a lost window. So it
-            // resends not the window but two probes, the oldest and the newest missing
-            // frames: the peer acks at once (a duplicate, a gap, or a gap filled), and
-            // that ack says what is really lost (`handle_ack`). A lost probe or ack is
-            // probed again after the doubled timeout.
-            let newest = self.fresh.wrapping_sub(1);
-            let oldest = self.first_missing();
-            for seq in [oldest, Some(newest)].into_iter().flatten() {
-                self.mark(seq, true);
+            // resends not the window but one probe, the oldest missing frame, flagged
+            // ack-now like every resend: the peer acks it at once, lost before or not,
+            // and that ack says what is really lost (`handle_ack`). A lost probe or ack
+            // is probed again after the doubled timeout.
+            if let Some(oldest) = self.first_missing() {
+                self.mark(oldest, true);
             }
             self.probed_at = Some(now);
         }
@@ -604,6 +632,9 @@ pub struct AckInfo {
     pub cum: u32,
     /// The whole stream arrived.
     pub complete: bool,
+    /// It answers a frame flagged ack-now ([`Receiver::request_ack`]): it was made after
+    /// that frame arrived.
+    pub answer: bool,
     /// Frames counted beyond `cum`.
     pub sack: Sack,
 }
@@ -708,6 +739,7 @@ pub struct Receiver<const W: usize> {
     last_seq: Option<u32>,
     since_ack: u32,
     ack_due: bool,
+    answer_due: bool,
     stats: ReceiverStats,
 }
 
@@ -741,6 +773,7 @@ impl<const W: usize> Receiver<W> {
             last_seq: None,
             since_ack: 0,
             ack_due: false,
+            answer_due: false,
             stats: ReceiverStats {
                 frames: 0,
                 duplicates: 0,
@@ -819,14 +852,23 @@ impl<const W: usize> Receiver<W> {
         Accepted::New
     }
 
+    /// Makes an acknowledgement due now, whatever the count of in-order frames: the
+    /// sender asked for one (a data frame's ack-now flag, set on resent frames).
+    pub fn request_ack(&mut self) {
+        self.ack_due = true;
+        self.answer_due = true;
+    }
+
     /// The acknowledgement to send now, if one is due.
     pub fn poll_ack(&mut self) -> Option<AckInfo> {
         if !self.ack_due {
             return None;
         }
+        let ack = self.ack();
         self.ack_due = false;
+        self.answer_due = false;
         self.since_ack = 0;
-        Some(self.ack())
+        Some(ack)
     }
 
     /// The current acknowledgement, due or not.
@@ -834,6 +876,7 @@ impl<const W: usize> Receiver<W> {
         AckInfo {
             cum: self.cum,
             complete: self.is_complete(),
+            answer: self.answer_due,
             sack: self.seen.to_sack(),
         }
     }

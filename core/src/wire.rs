@@ -67,9 +67,9 @@ pub mod field {
     pub const DATA_COUNT: Field = 12..14;
     /// Data: the operation code.
     pub const DATA_OP: usize = 14;
-    /// Data: flags (bit 0: last frame).
+    /// Data: flags (bit 0: last frame, bit 1: acknowledge at once).
     pub const DATA_FLAGS: usize = 15;
-    /// Ack: flags (bit 0: stream complete).
+    /// Ack: flags (bit 0: stream complete, bit 1: answers a frame flagged ack-now).
     pub const ACK_FLAGS: usize = 12;
     /// Ack, result: the sending back-end's epoch (u16; zero from the AWS).
     pub const EPOCH: Field = 13..15;
@@ -237,8 +237,8 @@ impl<'a> Values<'a> {
 /// | kind | bytes 12-15 | body |
 /// | --- | --- | --- |
 /// | Request | op, 0, 0, 0 | total count (u64) |
-/// | Data | count (u16), op, flags (bit 0: last) | count x i64 |
-/// | Ack | flags (bit 0: complete), epoch (u16), 0 | 32-byte SACK bitmap |
+/// | Data | count (u16), op, flags (bit 0: last, bit 1: ack now) | count x i64 |
+/// | Ack | flags (bit 0: complete, bit 1: answer), epoch (u16), 0 | 32-byte SACK bitmap |
 /// | Result | op, epoch (u16), 0 | count (u64), value (24-byte two's complement) |
 ///
 /// The epoch is the sending back-end's [`Epoch`]: random and non-zero per back-end
@@ -268,6 +268,10 @@ pub enum Frame<'a> {
         op: Op,
         /// The final frame of the stream.
         last: bool,
+        /// The sender asks for an acknowledgement at once, not after the receiver's
+        /// usual count of in-order frames: set on every resent frame, which is a sender
+        /// recovering from a loss or probing after a timeout and waiting to hear.
+        ack_now: bool,
         /// The numbers.
         values: Values<'a>,
     },
@@ -279,6 +283,9 @@ pub enum Frame<'a> {
         cum: u32,
         /// The whole stream arrived.
         complete: bool,
+        /// Sent on a data frame flagged ack-now: it tells the state after that frame
+        /// arrived, which an ack already on its way (sent before) does not.
+        answer: bool,
         /// Arrivals beyond `cum`.
         sack: Sack,
         /// The sending back-end's epoch.
@@ -499,25 +506,27 @@ impl<'a> Frame<'a> {
                 })
             }
             Kind::Data => {
-                if a3 & !1 != 0 {
+                if a3 & !(DATA_LAST | DATA_ACK_NOW) != 0 {
                     return Err(WireError::Reserved);
                 }
                 Ok(Frame::Data {
                     job,
                     seq: h.seq,
                     op: parse_op(a2)?,
-                    last: a3 & 1 != 0,
+                    last: a3 & DATA_LAST != 0,
+                    ack_now: a3 & DATA_ACK_NOW != 0,
                     values: Values::from_be_bytes(body).ok_or(WireError::Truncated)?,
                 })
             }
             Kind::Ack => {
-                if a0 & !1 != 0 || a3 != 0 {
+                if a0 & !(ACK_COMPLETE | ACK_ANSWER) != 0 || a3 != 0 {
                     return Err(WireError::Reserved);
                 }
                 Ok(Frame::Ack {
                     job,
                     cum: h.seq,
-                    complete: a0 & 1 != 0,
+                    complete: a0 & ACK_COMPLETE != 0,
+                    answer: a0 & ACK_ANSWER != 0,
                     sack: Sack(array_at(buf, field::ACK_SACK.start)),
                     epoch: Epoch(u16::from_be_bytes([a1, a2])),
                 })
@@ -606,22 +615,31 @@ impl<'a> Frame<'a> {
                 seq,
                 op,
                 last,
+                ack_now,
                 values,
             } => {
                 put(buf, field::BODY, values.as_bytes());
                 let [c0, c1] = (values.len() as u16).to_be_bytes();
-                (Kind::Data, job, seq, [c0, c1, op.code(), u8::from(last)])
+                (
+                    Kind::Data,
+                    job,
+                    seq,
+                    [c0, c1, op.code(), data_flags(last, ack_now)],
+                )
             }
             Frame::Ack {
                 job,
                 cum,
                 complete,
+                answer,
                 sack,
                 epoch,
             } => {
                 put(buf, field::ACK_SACK.start, &sack.0);
                 let [e0, e1] = epoch.0.to_be_bytes();
-                (Kind::Ack, job, cum, [u8::from(complete), e0, e1, 0])
+                let flags = (if complete { ACK_COMPLETE } else { 0 })
+                    | (if answer { ACK_ANSWER } else { 0 });
+                (Kind::Ack, job, cum, [flags, e0, e1, 0])
             }
             Frame::Result {
                 job,
@@ -681,9 +699,33 @@ pub fn emit_data(
         Kind::Data,
         job,
         seq,
-        [c0, c1, op.code(), u8::from(last)],
+        [c0, c1, op.code(), data_flags(last, false)],
     );
     Ok(len)
+}
+
+/// Ack flags: the whole stream arrived.
+const ACK_COMPLETE: u8 = 1;
+/// Ack flags: this ack answers a data frame flagged ack-now.
+const ACK_ANSWER: u8 = 2;
+
+/// Data flags: the last frame of its stream.
+const DATA_LAST: u8 = 1;
+/// Data flags: acknowledge this frame at once.
+const DATA_ACK_NOW: u8 = 2;
+
+fn data_flags(last: bool, ack_now: bool) -> u8 {
+    (if last { DATA_LAST } else { 0 }) | (if ack_now { DATA_ACK_NOW } else { 0 })
+}
+
+/// Sets the ack-now flag of an encoded data frame in place (a sender resending it);
+/// anything too short to be a data frame is left as it is.
+pub fn set_ack_now(frame: &mut [u8]) {
+    if frame.get(field::KIND) == Some(&(Kind::Data as u8)) {
+        if let Some(flags) = frame.get_mut(field::DATA_FLAGS) {
+            *flags |= DATA_ACK_NOW;
+        }
+    }
 }
 
 /// Writes the 16-byte header at the start of `buf` (ignored if it does not fit).
@@ -730,12 +772,22 @@ mod tests {
             seq: 9,
             op: Op::Min,
             last: true,
+            ack_now: false,
+            values: Values::from_be_bytes(&bytes).unwrap(),
+        });
+        round_trip(Frame::Data {
+            job,
+            seq: 10,
+            op: Op::Max,
+            last: false,
+            ack_now: true,
             values: Values::from_be_bytes(&bytes).unwrap(),
         });
         round_trip(Frame::Ack {
             job,
             cum: 77,
             complete: false,
+            answer: true,
             sack,
             epoch: Epoch(0xbeef),
         });
@@ -813,9 +865,28 @@ mod tests {
         assert_eq!(buf[field::DATA_OP], Op::Sum.code());
         assert_eq!(buf[field::DATA_FLAGS], 0);
         match Frame::parse(&buf[..n]).unwrap() {
-            Frame::Data { values: v, .. } => assert!(v.iter().eq(values.iter().copied())),
+            Frame::Data {
+                values: v, ack_now, ..
+            } => assert!(v.iter().eq(values.iter().copied()) && !ack_now),
             other => panic!("{other:?}"),
         }
+        // A resend asks for an ack at once: bit 1 of the flags, nothing else changes.
+        let sent = buf;
+        set_ack_now(&mut buf[..n]);
+        assert_eq!(buf[15], 2);
+        assert_eq!((&buf[..15], &buf[16..]), (&sent[..15], &sent[16..]));
+        assert!(matches!(
+            Frame::parse(&buf[..n]),
+            Ok(Frame::Data {
+                ack_now: true,
+                last: false,
+                seq: 2,
+                ..
+            })
+        ));
+        // Bits 2-7 stay reserved.
+        buf[15] = 4;
+        assert_eq!(Frame::parse(&buf[..n]), Err(WireError::Reserved));
         assert_eq!(
             emit_data(&mut buf, JobId(1), 0, Op::Sum, false, &[0; 183]),
             Err(WireError::BadCount(183))
@@ -867,6 +938,7 @@ mod tests {
             job: JobId(1),
             cum: 2,
             complete: true,
+            answer: false,
             sack: Sack::default(),
             epoch: Epoch(0x1234),
         };

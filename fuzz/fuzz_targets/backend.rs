@@ -109,6 +109,7 @@ fuzz_target!(|input: Input| {
                         job,
                         cum: 0,
                         complete: false,
+                        answer: false,
                         sack: Default::default(),
                         epoch: Epoch(3),
                     },

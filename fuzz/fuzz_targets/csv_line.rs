@@ -33,7 +33,10 @@ fuzz_target!(|line: &[u8]| {
             // The first non-text byte within the limit, else the length (neither
             // counts a final '\r'), else the text.
             let head = &body[..body.len().min(MAX_LINE)];
-            if let Some(&b) = head.iter().find(|&&b| !(b == b'\t' || (0x20..0x7f).contains(&b))) {
+            if let Some(&b) = head
+                .iter()
+                .find(|&&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+            {
                 assert_eq!(e, ParseError::NotText(b));
             } else if body.len() > MAX_LINE {
                 assert_eq!(e, ParseError::TooLong);

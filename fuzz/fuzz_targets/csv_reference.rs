@@ -9,7 +9,8 @@ use libfuzzer_sys::fuzz_target;
 use offload_core::csv::{reference, LineError, LineReader, EXCERPT_LEN};
 
 /// Bytes that make lines the fast path takes, and the ones it must hand over.
-const ALPHABET: &[u8] = b"0123456789012345678901234567890123456789----\n\n\n\n\n\n+ \t\r.e,x\x00\xef\xbb\xbf";
+const ALPHABET: &[u8] =
+    b"0123456789012345678901234567890123456789----\n\n\n\n\n\n+ \t\r.e,x\x00\xef\xbb\xbf";
 
 type Outcome = (Vec<(u64, i64)>, Option<LineError>);
 
@@ -60,7 +61,9 @@ fuzz_target!(|input: &[u8]| {
     let mut at = 0;
     let mut i = 0;
     while at < data.len() {
-        let size = sizes.get(i % k.max(1)).map_or(1, |&s| usize::from(s) * scale);
+        let size = sizes
+            .get(i % k.max(1))
+            .map_or(1, |&s| usize::from(s) * scale);
         let end = (at + size).min(data.len());
         chunks.push(&data[at..end]); // size 0: an empty feed
         at = end;
@@ -72,7 +75,10 @@ fuzz_target!(|input: &[u8]| {
         }
     }
     let chunked = read(chunks.iter().copied());
-    assert_eq!(chunked, whole, "chunking changed the outcome: sizes {sizes:?} x {scale}");
+    assert_eq!(
+        chunked, whole,
+        "chunking changed the outcome: sizes {sizes:?} x {scale}"
+    );
 
     if let Some(e) = &whole.1 {
         assert!(e.excerpt.len() <= EXCERPT_LEN);

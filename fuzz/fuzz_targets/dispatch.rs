@@ -21,15 +21,42 @@ use std::time::Duration;
 #[derive(Arbitrary, Debug)]
 enum Step {
     /// The next well-formed data frame of `n` numbers (flagged last if it ends them).
-    Data { n: u8, value: i64 },
+    Data {
+        n: u8,
+        value: i64,
+    },
     /// A data frame with chosen fields.
-    Forged { seq: u8, op: u8, last: bool, n: u8 },
+    Forged {
+        seq: u8,
+        op: u8,
+        last: bool,
+        n: u8,
+    },
     Raw(Vec<u8>),
-    Ack { part: u8, cum: u16, sack: [u8; 4], epoch: u8 },
-    Result { part: u8, op: u8, count: u16, value: i64, epoch: u8 },
-    Error { part: u8, code: u8 },
-    Junk { part: u8, bytes: Vec<u8> },
-    Advance { us: u32 },
+    Ack {
+        part: u8,
+        cum: u16,
+        sack: [u8; 4],
+        epoch: u8,
+    },
+    Result {
+        part: u8,
+        op: u8,
+        count: u16,
+        value: i64,
+        epoch: u8,
+    },
+    Error {
+        part: u8,
+        code: u8,
+    },
+    Junk {
+        part: u8,
+        bytes: Vec<u8>,
+    },
+    Advance {
+        us: u32,
+    },
     Close,
     AnswerWritten,
 }
@@ -100,7 +127,12 @@ fuzz_target!(|input: Input| {
             Step::Raw(bytes) => {
                 let _ = d.handle_client(now, bytes);
             }
-            Step::Ack { part, cum, sack, epoch } => {
+            Step::Ack {
+                part,
+                cum,
+                sack,
+                epoch,
+            } => {
                 let mut s = Sack::default();
                 s.0[..4].copy_from_slice(sack);
                 let f = Frame::Ack {
@@ -108,12 +140,19 @@ fuzz_target!(|input: Input| {
                     epoch: Epoch(u16::from(*epoch % 2) + 1),
                     cum: u32::from(*cum),
                     complete: false,
+                    answer: *cum & 1 == 1,
                     sack: s,
                 };
                 let len = f.emit(&mut buf).unwrap();
                 let _ = d.handle_backend(now, Part::ALL[usize::from(part % 3)], &buf[..len]);
             }
-            Step::Result { part, op, count, value, epoch } => {
+            Step::Result {
+                part,
+                op,
+                count,
+                value,
+                epoch,
+            } => {
                 let f = Frame::Result {
                     job,
                     epoch: Epoch(u16::from(*epoch % 2) + 1),
@@ -125,8 +164,11 @@ fuzz_target!(|input: Input| {
                 let _ = d.handle_backend(now, Part::ALL[usize::from(part % 3)], &buf[..len]);
             }
             Step::Error { part, code } => {
-                let code = [ErrorCode::Busy, ErrorCode::BackendLost, ErrorCode::BadRequest]
-                    [usize::from(code % 3)];
+                let code = [
+                    ErrorCode::Busy,
+                    ErrorCode::BackendLost,
+                    ErrorCode::BadRequest,
+                ][usize::from(code % 3)];
                 let f = Frame::Error { job, code, arg: 0 };
                 let len = f.emit(&mut buf).unwrap();
                 let _ = d.handle_backend(now, Part::ALL[usize::from(part % 3)], &buf[..len]);
@@ -160,7 +202,10 @@ fuzz_target!(|input: Input| {
         }
         while let Some(e) = d.poll_event() {
             let l = line(&e);
-            assert!(last_line.map_or(true, |p| l > p), "{e:?} after line {last_line:?}");
+            assert!(
+                last_line.map_or(true, |p| l > p),
+                "{e:?} after line {last_line:?}"
+            );
             last_line = Some(l);
             if let Event::Reduced { result } = e {
                 assert_eq!(result.count, total);

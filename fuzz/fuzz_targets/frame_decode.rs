@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
                 seq,
                 op,
                 last,
+                ack_now,
                 values,
             } = *frame
             {
@@ -39,6 +40,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(numbers.len(), values.len());
                 let mut again = [0u8; MAX_DATAGRAM];
                 let n = emit_data(&mut again, job, seq, op, last, &numbers).unwrap();
+                // emit_data writes a first send; a resend's ack-now flag is set after.
+                if ack_now {
+                    offload_core::wire::set_ack_now(&mut again[..n]);
+                }
                 assert_eq!(&again[..n], data);
             }
         }

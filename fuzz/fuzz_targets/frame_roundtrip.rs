@@ -6,8 +6,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use offload_core::wide::I192;
 use offload_core::wire::{
-    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM, MAX_VALUES,
-    SACK_BYTES,
+    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
+    MAX_VALUES, SACK_BYTES,
 };
 use offload_core::Op;
 
@@ -29,6 +29,7 @@ enum Spec {
         job: u32,
         cum: u32,
         complete: bool,
+        answer: bool,
         sack: [u8; SACK_BYTES],
         epoch: u16,
     },
@@ -106,6 +107,7 @@ fuzz_target!(|spec: Spec| {
                 seq,
                 op: op(o),
                 last,
+                ack_now: false,
                 values: view,
             };
             // emit_data writes what emit writes.
@@ -120,6 +122,7 @@ fuzz_target!(|spec: Spec| {
             job,
             cum,
             complete,
+            answer,
             sack,
             epoch,
         } => {
@@ -135,6 +138,7 @@ fuzz_target!(|spec: Spec| {
                 job: JobId(job),
                 cum,
                 complete,
+                answer,
                 sack,
                 epoch: Epoch(epoch),
             }

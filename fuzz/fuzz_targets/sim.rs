@@ -38,7 +38,13 @@ fuzz_target!(|input: Input| {
     }
     let op = Op::ALL[usize::from(input.op % 4)];
     let reps = usize::from(input.repeat % 8) + 1;
-    let xs: Vec<i64> = input.numbers.iter().copied().cycle().take(input.numbers.len() * reps).collect();
+    let xs: Vec<i64> = input
+        .numbers
+        .iter()
+        .copied()
+        .cycle()
+        .take(input.numbers.len() * reps)
+        .collect();
     let n = xs.len() as u64;
     let part = Part::ALL[usize::from(input.part % 3)];
     let mut sc = Scenario::new(op, n, input.seed);

@@ -12,7 +12,10 @@ fuzz_target!(|n: u64| {
     let rest = n - a;
     let b = rest / 2 + rest % 2;
     assert_eq!(s, [a, b, rest - b], "n = {n}");
-    assert_eq!(u128::from(s[0]) + u128::from(s[1]) + u128::from(s[2]), u128::from(n));
+    assert_eq!(
+        u128::from(s[0]) + u128::from(s[1]) + u128::from(s[2]),
+        u128::from(n)
+    );
     assert!(s[0] >= s[1] && s[1] >= s[2] && s[0] - s[2] <= 1);
     let i = (n % 5) as usize;
     match Part::from_index(i) {

@@ -7,11 +7,11 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use offload_core::transfer::{Accepted, Instant, PushError, Receiver, Sender};
 use offload_core::wire::{Frame, JobId, Sack, Values, MAX_DATAGRAM, MAX_VALUES};
 use offload_core::Op;
+use std::collections::BTreeMap;
 
 #[derive(Arbitrary, Debug)]
 enum Action {
@@ -108,7 +108,11 @@ impl<const W: usize> World<W> {
         assert_eq!(self.tx.pushed() as usize, self.pushed.len());
         assert!(self.counted.len() <= self.pushed.len());
         for (seq, d) in &self.counted {
-            assert_eq!(Some(d), self.pushed.get(*seq as usize), "frame {seq} counted wrong");
+            assert_eq!(
+                Some(d),
+                self.pushed.get(*seq as usize),
+                "frame {seq} counted wrong"
+            );
         }
         let first_missing = (0u32..).find(|s| !self.counted.contains_key(s)).unwrap();
         assert_eq!(self.rx.cum(), first_missing);
@@ -166,6 +170,7 @@ impl<const W: usize> World<W> {
             job,
             seq,
             last,
+            ack_now,
             values,
             ..
         }) = Frame::parse(d)
@@ -178,6 +183,9 @@ impl<const W: usize> World<W> {
             &mut self.stray
         };
         let accepted = rx.handle(seq, last);
+        if ack_now {
+            rx.request_ack();
+        }
         if job == JOB && accepted == Accepted::New {
             let fresh = self.counted.insert(seq, values.iter().collect()).is_none();
             assert!(fresh, "frame {seq} counted twice");
@@ -196,6 +204,7 @@ impl<const W: usize> World<W> {
                 job: JOB,
                 cum: a.cum,
                 complete: a.complete,
+                answer: a.answer,
                 sack: a.sack,
                 epoch: Default::default(),
             };
@@ -205,10 +214,22 @@ impl<const W: usize> World<W> {
     }
 
     fn sender_gets(&mut self, d: &[u8]) {
-        if let Ok(Frame::Ack { job, cum, sack, .. }) = Frame::parse(d) {
+        if let Ok(Frame::Ack {
+            job,
+            cum,
+            sack,
+            answer,
+            ..
+        }) = Frame::parse(d)
+        {
             if job == JOB {
                 // Acks from our own receiver are never impossible.
-                assert!(self.tx.handle_ack(self.now, cum, &sack).is_ok());
+                let r = if answer {
+                    self.tx.handle_answer(self.now, cum, &sack)
+                } else {
+                    self.tx.handle_ack(self.now, cum, &sack)
+                };
+                assert!(r.is_ok());
             }
         }
     }
@@ -254,9 +275,15 @@ impl<const W: usize> World<W> {
                 Action::Garbage(bytes) => {
                     if let Ok(f) = Frame::parse(bytes) {
                         match f {
-                            Frame::Ack { cum, sack, .. } => {
+                            Frame::Ack {
+                                cum, sack, answer, ..
+                            } => {
                                 self.forged = true;
-                                let _ = self.tx.handle_ack(self.now, cum, &sack);
+                                let _ = if answer {
+                                    self.tx.handle_answer(self.now, cum, &sack)
+                                } else {
+                                    self.tx.handle_ack(self.now, cum, &sack)
+                                };
                             }
                             // Forged data for our stream is indistinguishable from the
                             // real thing (UDP checksums are the guard against

@@ -35,8 +35,8 @@ use offload_core::split::{split, Part};
 use offload_core::transfer::{Instant, Receiver, Sender};
 use offload_core::wide::{DECIMAL_LEN, I192, I192_BYTES};
 use offload_core::wire::{
-    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
-    MAX_VALUES,
+    emit_data, set_ack_now, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError,
+    MAX_DATAGRAM, MAX_VALUES,
 };
 use offload_core::{Accumulator, Op, Reduction};
 
@@ -275,6 +275,7 @@ fn wire(src: &mut Source) {
         xs.get(..k).unwrap_or(&[]),
     );
     keep(r);
+    set_ack_now(out.get_mut(..src.len(MAX_DATAGRAM)).unwrap_or(&mut []));
     let mut sack = Sack::default();
     sack.set(usize::from(src.u16()));
     keep(sack.get(usize::from(src.u16())));
@@ -304,10 +305,17 @@ fn transfer(src: &mut Source) {
         keep(tx.push(xs.get(..k).unwrap_or(&[]), src.bool()));
         while let Some(d) = tx.poll_transmit(now) {
             if let Ok(Frame::Data {
-                seq, last, values, ..
+                seq,
+                last,
+                ack_now,
+                values,
+                ..
             }) = Frame::parse(d)
             {
                 let a = rx.handle(seq, last);
+                if ack_now {
+                    rx.request_ack();
+                }
                 let total = values.iter().fold(0i64, i64::wrapping_add);
                 keep((a, total));
             }

@@ -43,6 +43,7 @@ fn ack(cum: u32) -> Vec<u8> {
         job: JOB,
         cum,
         complete: false,
+        answer: false,
         sack: Sack::default(),
     })
 }
@@ -641,6 +642,7 @@ fn a_new_epoch_means_the_back_end_lost_the_job() {
         job: JOB,
         cum: 0,
         complete: false,
+        answer: false,
         sack: Sack::default(),
     });
     d.handle_backend(Instant(1), Part::B, &b_ack).unwrap();
@@ -651,6 +653,7 @@ fn a_new_epoch_means_the_back_end_lost_the_job() {
         job: JOB,
         cum: 0,
         complete: false,
+        answer: false,
         sack: Sack::default(),
     });
     d.handle_backend(Instant(2), Part::A, &restarted).unwrap();

@@ -110,7 +110,11 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
         }
         for d in fwd.deliver(now) {
             let Ok(Frame::Data {
-                seq, last, values, ..
+                seq,
+                last,
+                ack_now,
+                values,
+                ..
             }) = Frame::parse(&d)
             else {
                 panic!("bad data frame")
@@ -118,11 +122,15 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
             if rx.handle(seq, last) == Accepted::New {
                 counted.push((seq, values.iter().collect::<Vec<i64>>()));
             }
+            if ack_now {
+                rx.request_ack();
+            }
             if let Some(a) = rx.poll_ack() {
                 let f = Frame::Ack {
                     job: JobId(7),
                     cum: a.cum,
                     complete: a.complete,
+                    answer: a.answer,
                     sack: a.sack,
                     epoch: Default::default(),
                 };
@@ -380,29 +388,42 @@ fn drain_seqs<const W: usize>(tx: &mut Sender<W>, now: Instant) -> std::vec::Vec
     seqs
 }
 
+/// The data frames `tx` sends now: sequence number and ack-now flag of each.
+fn drain_flagged<const W: usize>(tx: &mut Sender<W>, now: Instant) -> std::vec::Vec<(u32, bool)> {
+    let mut sent = std::vec::Vec::new();
+    while let Some(d) = tx.poll_transmit(now) {
+        match Frame::parse(d) {
+            Ok(Frame::Data { seq, ack_now, .. }) => sent.push((seq, ack_now)),
+            other => panic!("not a data frame: {other:?}"),
+        }
+    }
+    sent
+}
+
 #[test]
-fn a_timeout_probes_with_two_frames_then_resends_only_what_is_missing() {
+fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
     let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
     for i in 0..10 {
         tx.push(&[i], false).unwrap();
     }
+    // First sends do not ask for an ack at once.
     assert_eq!(
-        drain_seqs(&mut tx, Instant(0)),
-        (0..10).collect::<std::vec::Vec<_>>()
+        drain_flagged(&mut tx, Instant(0)),
+        (0..10).map(|s| (s, false)).collect::<std::vec::Vec<_>>()
     );
     // The peer got all ten but, under its ack interval, said nothing: the timeout sends
-    // the oldest and the newest as probes, not the window.
+    // one probe, the oldest missing frame, flagged ack-now; not the window.
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_seqs(&mut tx, d), [0, 9]);
-    // Its ack (for the duplicates) covers everything: nothing more is resent.
-    tx.handle_ack(d.plus(100), 10, &Sack::default()).unwrap();
+    assert_eq!(drain_flagged(&mut tx, d), [(0, true)]);
+    // Its answer (for the duplicate) covers everything: nothing more is resent.
+    tx.handle_answer(d.plus(100), 10, &Sack::default()).unwrap();
     assert_eq!(drain_seqs(&mut tx, d.plus(100)), [0u32; 0]);
     let s = tx.stats();
-    assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (12, 2, 0));
+    assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (11, 1, 0));
 
-    // Now frames 12..20 are really lost: the probes' ack (cum 12, frame 19 selectively)
-    // shows what is missing, and exactly that is resent at once.
+    // Now frames 12..20 are really lost but for 19: the probe's ack (cum 12, frame 19
+    // selectively) shows what is missing, and exactly that is resent at once, flagged.
     for i in 10..20 {
         tx.push(&[i], false).unwrap();
     }
@@ -410,15 +431,50 @@ fn a_timeout_probes_with_two_frames_then_resends_only_what_is_missing() {
     assert_eq!(drain_seqs(&mut tx, t).len(), 10);
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_seqs(&mut tx, d), [10, 19]);
+    assert_eq!(drain_flagged(&mut tx, d), [(10, true)]);
+    // An ordinary ack, sent before the probe arrived (it was on its way when the timer
+    // fired, as after a stall of this host), proves nothing about what followed it:
+    // nothing is resent on it.
+    tx.handle_ack(d.plus(10), 11, &Sack::default()).unwrap();
+    assert_eq!(drain_seqs(&mut tx, d.plus(10)), [0u32; 0]);
+    // The answer to the probe: frames 12..20 are lost but for 19.
     let mut sack = Sack::default();
     sack.set(19 - 12 - 1);
-    tx.handle_ack(d.plus(100), 12, &sack).unwrap();
+    tx.handle_answer(d.plus(100), 12, &sack).unwrap();
     assert_eq!(
-        drain_seqs(&mut tx, d.plus(100)),
-        (12..19).collect::<std::vec::Vec<_>>()
+        drain_flagged(&mut tx, d.plus(100)),
+        (12..19).map(|s| (s, true)).collect::<std::vec::Vec<_>>()
     );
-    assert_eq!(tx.stats().timeout_resent, 2 + 2 + 7);
+    assert_eq!(tx.stats().timeout_resent, 1 + 1 + 7);
+}
+
+#[test]
+fn a_lost_tail_frame_is_recovered_after_one_timeout() {
+    // One frame in flight, lost: the receiver has nothing to ack. The probe fills no gap
+    // and is one in-order frame, under the receiver's ack interval; its ack-now flag is
+    // what brings the ack at once, so one timeout is the whole cost.
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    let mut rx: Receiver<64> = Receiver::new();
+    tx.push(&[1], false).unwrap();
+    assert!(tx.poll_transmit(Instant(0)).is_some()); // lost
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    let probe = tx.poll_transmit(d).unwrap();
+    let Ok(Frame::Data {
+        seq, last, ack_now, ..
+    }) = Frame::parse(probe)
+    else {
+        panic!("not data");
+    };
+    assert_eq!((seq, ack_now), (0, true));
+    assert_eq!(rx.handle(seq, last), Accepted::New);
+    assert_eq!(rx.poll_ack(), None, "one in-order frame alone is not acked");
+    rx.request_ack();
+    let ack = rx.poll_ack().unwrap();
+    assert_eq!((ack.cum, ack.answer), (1, true));
+    tx.handle_answer(d.plus(100), ack.cum, &ack.sack).unwrap();
+    assert_eq!(tx.poll_timeout(), None);
+    assert_eq!(tx.stats().timeouts, 1);
 }
 
 #[test]

@@ -124,6 +124,7 @@ fn run(
                 job,
                 cum: seq + 1,
                 complete: last,
+                answer: false,
                 sack: Sack::default(),
                 epoch: Epoch(7),
             };
