@@ -58,7 +58,7 @@ pub enum StartError {
     /// A socket could not be bound.
     Bind(&'static str, SocketAddr, io::Error),
     /// The back-ends' reply socket could not be set up (as `net` explains).
-    ReplySocket(String),
+    ReplySocket(crate::net::ReplySocketError),
     /// The UDP reader thread could not start.
     Thread(io::Error),
 }
@@ -71,7 +71,7 @@ impl fmt::Display for StartError {
                 let hint = bind_hint(e, "aws", "OFFLOAD_HOST_AWS");
                 write!(f, "cannot bind {proto} {addr}: {e}{hint}")
             }
-            StartError::ReplySocket(why) => f.write_str(why),
+            StartError::ReplySocket(e) => write!(f, "{e}"),
             StartError::Thread(e) => write!(f, "cannot start the UDP reader: {e}"),
         }
     }

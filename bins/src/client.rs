@@ -17,7 +17,7 @@ use crate::net::{is_interrupted, is_timeout, write_all_within, FrameReader, Poll
 use offload_core::csv::{LineError, LineReader};
 use offload_core::split::Part;
 use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM, MAX_VALUES};
-use offload_core::Op;
+use offload_core::{Op, I192};
 use std::fmt;
 use std::fs::{File, FileType, Metadata, OpenOptions};
 use std::io;
@@ -147,25 +147,8 @@ fn run() -> Result<(), ClientError> {
     say(&client_boot());
     let (file, valid) = validate()?;
     let total = valid.digest.count;
-    let addr = cfg.aws_tcp_addr().map_err(|e| ClientError::Config(e.0))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .map_err(|e| ClientError::Connect(addr.to_string(), e))?;
-    let _ = stream.set_nodelay(true);
-    if let Ok(local) = stream.local_addr() {
-        // The dynamic port, as getsockname() reports it (not an on-screen message).
-        crate::debug!(cfg, "client: connected from {local} to {addr}");
-    }
-    let mut reader = FrameReader::new(MAX_DATAGRAM);
-    let mut frame = [0u8; MAX_DATAGRAM];
-    let n = Frame::Request {
-        job: JobId(0),
-        op,
-        total,
-    }
-    .emit(&mut frame)
-    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    write_all_within(&mut stream, &frame[..n], cfg.backend_timeout)
-        .map_err(|e| write_failed(e, cfg.backend_timeout, Duration::ZERO, cfg.idle_timeout))?;
+    let mut stream = connect(&cfg)?;
+    send_request(&mut stream, &cfg, op, total)?;
     say(&client_sent_op(op));
     // Answer wait: the AWS reports a silent back-end after backend_timeout; this bound
     // only guards against a hung AWS.
@@ -193,7 +176,53 @@ fn run() -> Result<(), ClientError> {
         "client: allocations so far: {}",
         crate::alloc::allocations()
     );
-    let len = match reader.next_by(&mut stream, Instant::now() + answer_wait) {
+    let value = await_answer(&mut stream, op, total, answer_wait)?;
+    say(&client_received(op, value));
+    Ok(())
+}
+
+/// Connects to the AWS's TCP port, within 5 seconds.
+fn connect(cfg: &Config) -> Result<TcpStream, ClientError> {
+    let addr = cfg.aws_tcp_addr().map_err(|e| ClientError::Config(e.0))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .map_err(|e| ClientError::Connect(addr.to_string(), e))?;
+    let _ = stream.set_nodelay(true);
+    if let Ok(local) = stream.local_addr() {
+        // The dynamic port, as getsockname() reports it (not an on-screen message).
+        crate::debug!(cfg, "client: connected from {local} to {addr}");
+    }
+    Ok(stream)
+}
+
+/// Sends the request frame: `op` over `total` numbers.
+fn send_request(
+    stream: &mut TcpStream,
+    cfg: &Config,
+    op: Op,
+    total: u64,
+) -> Result<(), ClientError> {
+    let mut frame = [0u8; MAX_DATAGRAM];
+    let n = Frame::Request {
+        job: JobId(0),
+        op,
+        total,
+    }
+    .emit(&mut frame)
+    .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    write_all_within(stream, &frame[..n], cfg.backend_timeout)
+        .map_err(|e| write_failed(e, cfg.backend_timeout, Duration::ZERO, cfg.idle_timeout))
+}
+
+/// The AWS's answer after the last number: the result of `op` over `total` numbers, or
+/// the error it reports; waits at most `wait`.
+fn await_answer(
+    stream: &mut TcpStream,
+    op: Op,
+    total: u64,
+    wait: Duration,
+) -> Result<I192, ClientError> {
+    let mut reader = FrameReader::new(MAX_DATAGRAM);
+    let len = match reader.next_by(stream, Instant::now() + wait) {
         Ok(Some(len)) => len,
         Ok(None) => {
             return Err(ClientError::Protocol(
@@ -203,7 +232,7 @@ fn run() -> Result<(), ClientError> {
         Err(e) if is_timeout(&e) => {
             return Err(ClientError::Lost(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("no answer within {} s", answer_wait.as_secs()),
+                format!("no answer within {} s", wait.as_secs()),
             )))
         }
         Err(e) => return Err(ClientError::Lost(e)),
@@ -214,10 +243,7 @@ fn run() -> Result<(), ClientError> {
             count,
             value,
             ..
-        }) if rop == op && count == total => {
-            say(&client_received(op, value));
-            Ok(())
-        }
+        }) if rop == op && count == total => Ok(value),
         Ok(Frame::Error { code, arg, .. }) => Err(ClientError::Remote(code, arg)),
         Ok(other) => Err(ClientError::Protocol(format!("{other:?}"))),
         Err(e) => Err(ClientError::Protocol(e.to_string())),

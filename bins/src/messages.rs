@@ -36,16 +36,30 @@ static NOTE_CLOSED_STDOUT: extern "C" fn() = note_closed_stdout;
 /// Call first thing in `main`.
 ///
 /// # Errors
-/// The message to print on stderr before exiting non-zero.
-pub fn start(program: &'static str) -> Result<(), String> {
+/// [`StdoutClosed`], to print on stderr before exiting non-zero.
+pub fn start(program: &'static str) -> Result<(), StdoutClosed> {
     let _ = PROGRAM.set(program);
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
-        return Err(format!(
-            "{program}: stdout is closed: the on-screen lines would be lost"
-        ));
+        return Err(StdoutClosed(program));
     }
     Ok(())
 }
+
+/// The program (named) started with stdout closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StdoutClosed(pub &'static str);
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: stdout is closed: the on-screen lines would be lost",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
 
 /// Writes one whole line to stdout and flushes it, so lines of concurrent jobs never
 /// interleave mid-line and a watching terminal sees each event as it happens. When

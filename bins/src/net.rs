@@ -319,32 +319,53 @@ pub fn segments_fit(backends: &[SocketAddr], segment: usize) -> bool {
     })
 }
 
+/// Why the AWS's UDP socket could not be made.
+#[derive(Debug)]
+pub enum ReplySocketError {
+    /// The hosts mix families and an IPv6 socket (at this address) does not carry IPv4
+    /// on this system.
+    MixedFamilies(SocketAddr),
+    /// The bind at this address failed.
+    Bind(SocketAddr, io::Error),
+}
+
+impl std::fmt::Display for ReplySocketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplySocketError::MixedFamilies(at) => write!(
+                f,
+                "the hosts mix IPv4 and IPv6 addresses, but an IPv6 socket ({at}) does not \
+                 carry IPv4 here (net.ipv6.bindv6only = 1): give the AWS and the back-ends one family"
+            ),
+            ReplySocketError::Bind(at, e) => write!(
+                f,
+                "cannot bind UDP {at}: {e}{}",
+                bind_hint(e, "aws", "OFFLOAD_HOST_AWS")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplySocketError {}
+
 /// Binds the AWS's UDP socket where [`reply_socket`] says; returns it with the
 /// back-ends' addresses as it names them.
 ///
 /// # Errors
-/// A message naming the address when the bind fails, or when the back-ends mix
-/// families and this system's IPv6 sockets do not carry IPv4.
+/// [`ReplySocketError`]: the bind failed, or the back-ends mix families and this
+/// system's IPv6 sockets do not carry IPv4.
 pub fn bind_reply_socket(
     own: SocketAddr,
     backends: [SocketAddr; 3],
-) -> Result<(UdpSocket, [SocketAddr; 3]), String> {
+) -> Result<(UdpSocket, [SocketAddr; 3]), ReplySocketError> {
     let (at, backends) = reply_socket(own, backends);
     // A new IPv6 socket carries IPv4 too unless this system setting says otherwise.
     let v6_only =
         std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "1");
     if at != own && v6_only {
-        return Err(format!(
-            "the hosts mix IPv4 and IPv6 addresses, but an IPv6 socket ({at}) does not \
-             carry IPv4 here (net.ipv6.bindv6only = 1): give the AWS and the back-ends one family"
-        ));
+        return Err(ReplySocketError::MixedFamilies(at));
     }
-    let sock = UdpSocket::bind(at).map_err(|e| {
-        format!(
-            "cannot bind UDP {at}: {e}{}",
-            bind_hint(&e, "aws", "OFFLOAD_HOST_AWS")
-        )
-    })?;
+    let sock = UdpSocket::bind(at).map_err(|e| ReplySocketError::Bind(at, e))?;
     Ok((sock, backends))
 }
 

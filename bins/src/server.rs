@@ -106,6 +106,13 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
         epoch.0,
         cfg.backend_jobs
     );
+    let me = Me {
+        cfg,
+        part,
+        name: &name,
+        sock,
+        aws,
+    };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
     let mut out = [0u8; 64];
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
@@ -130,11 +137,29 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
             }
         };
         failures = 0;
-        let datagram = &buf[..n];
-        match backend.handle_datagram(now(), peer, datagram, &mut out) {
+        let handled = backend.handle_datagram(now(), peer, &buf[..n], &mut out);
+        me.act(handled, &out, peer, n);
+    }
+}
+
+/// A back-end's fixed facts, for acting on what its [`Backend`] decided.
+struct Me<'a> {
+    cfg: &'a Config,
+    part: Part,
+    name: &'a str,
+    sock: &'a UdpSocket,
+    aws: SocketAddr,
+}
+
+impl Me<'_> {
+    /// Sends the reply the core wrote into `out`, prints Table 5's lines for a completed
+    /// job, and logs the rest (with `OFFLOAD_LOG=debug`). `n`: the datagram's length.
+    fn act(&self, handled: Handled, out: &[u8], peer: SocketAddr, n: usize) {
+        let (cfg, name, part) = (self.cfg, self.name, self.part);
+        match handled {
             Handled::Taken { reply } | Handled::Repeated { reply } | Handled::Busy { reply } => {
                 if reply > 0 {
-                    let _ = send(sock, &out[..reply], peer);
+                    let _ = send(self.sock, &out[..reply], peer);
                 }
             }
             Handled::Completed {
@@ -152,7 +177,7 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
                 );
                 say(&server_received(part, result.count));
                 say(&server_reduced(part, result.op, result.value));
-                match send(sock, &out[..reply], peer) {
+                match send(self.sock, &out[..reply], peer) {
                     Ok(_) => say(&server_sent(part)),
                     Err(e) => eprintln!("{name}: cannot send the result to {peer}: {e}"),
                 }
@@ -169,6 +194,7 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
                 );
             }
             Handled::Discarded(Discard::Stranger) => {
+                let aws = self.aws;
                 crate::debug!(
                     cfg,
                     "{name}: ignored {n} bytes from stranger {peer} (not the AWS at {aws})"
