@@ -572,9 +572,9 @@ mod tests {
         // In order and under the ack interval: no ack.
         let h = be.handle_datagram(Instant(0), 1, &data(5, 0, Op::Sum, false, &[1]), &mut out);
         assert_eq!(h, Handled::Taken { reply: 0 });
-        // The next frame flagged ack-now, as every resend is: an ack at once, of both.
+        // The next frame flagged ack-now, as a timeout's probe is: an ack at once, of both.
         let mut probe = data(5, 1, Op::Sum, false, &[2]);
-        crate::wire::set_ack_now(&mut probe);
+        crate::wire::set_ack_now(&mut probe, true);
         let h = be.handle_datagram(Instant(1), 1, &probe, &mut out);
         assert_eq!(h, Handled::Taken { reply: 48 });
         assert!(matches!(

@@ -137,6 +137,19 @@ pub struct Sender<const W: usize> {
     deadline: Option<Instant>,
     /// When the timeout that sent probes fired, until an ack answers them.
     probed_at: Option<Instant>,
+    /// The frame a timeout chose as its probe, until it is sent (flagged ack-now).
+    probe_seq: Option<u32>,
+    /// When the last probe went, until its answer comes.
+    probe_sent: Option<Instant>,
+    /// When a resent frame that later frames' acks still show missing is due to be
+    /// resent again (a round trip after its last send), so that a lost resend is
+    /// repaired then, and not by the retransmission timeout once acks stop coming (RACK's
+    /// reordering timer, RFC 8985 6.2).
+    rack_at: Option<Instant>,
+    /// When the last ack arrived: a resend is resent again on [`Sender::rack_at`] only
+    /// if the peer was heard from after it, so a silent peer gets the backed-off
+    /// timeout's probes, not a copy of every missing frame each round trip.
+    last_ack_at: Instant,
     last_progress: Instant,
     stats: SenderStats,
 }
@@ -170,6 +183,10 @@ impl<const W: usize> Sender<W> {
             backoff: 0,
             deadline: None,
             probed_at: None,
+            probe_seq: None,
+            probe_sent: None,
+            rack_at: None,
+            last_ack_at: now,
             last_progress: now,
             stats: SenderStats {
                 frames: 0,
@@ -204,6 +221,10 @@ impl<const W: usize> Sender<W> {
         self.backoff = 0;
         self.deadline = None;
         self.probed_at = None;
+        self.probe_seq = None;
+        self.probe_sent = None;
+        self.rack_at = None;
+        self.last_ack_at = now;
         self.last_progress = now;
         self.stats = SenderStats::default();
     }
@@ -261,14 +282,23 @@ impl<const W: usize> Sender<W> {
         if self.closed {
             return None;
         }
-        let (seq, resend) = if let Some((seq, by_timeout)) = self.take_retransmit() {
+        let (seq, probe) = if let Some((seq, by_timeout)) = self.take_retransmit() {
             self.stats.retransmits += 1;
             if by_timeout {
                 self.stats.timeout_resent += 1;
             } else {
                 self.stats.sack_resent += 1;
             }
-            (seq, true)
+            let probe = self.probe_seq == Some(seq);
+            if probe {
+                self.probe_seq = None;
+            }
+            // Should this copy be lost too, it is due again a round trip from now.
+            let again = now.plus(self.srtt.unwrap_or(self.rto));
+            if self.rack_at.map_or(true, |r| again < r) {
+                self.rack_at = Some(again);
+            }
+            (seq, probe)
         } else if self.fresh != self.next {
             if self.base == self.fresh {
                 // Going from idle to busy: the peer's silence counts from here.
@@ -288,15 +318,17 @@ impl<const W: usize> Sender<W> {
             self.deadline = Some(now.plus(self.rto));
         }
         self.stats.datagrams += 1;
+        if probe {
+            self.probe_sent = Some(now);
+        }
         let slot = self.slot_mut(seq)?;
         slot.sent_at = now;
         slot.tx = slot.tx.saturating_add(1);
         let frame = slot.buf.get_mut(..usize::from(slot.len))?;
-        if resend {
-            // A resent frame is a sender recovering or probing: the receiver acks it at
-            // once rather than after its usual count of in-order frames.
-            set_ack_now(frame);
-        }
+        // A probe asks the receiver to ack at once rather than after its usual count of
+        // in-order frames, and to flag that ack as the answer (`handle_answer`); any
+        // other send of the frame does not.
+        set_ack_now(frame, probe);
         Some(frame)
     }
 
@@ -351,7 +383,7 @@ impl<const W: usize> Sender<W> {
     }
 
     /// Applies an acknowledgement flagged as the answer to a frame flagged ack-now (a
-    /// resend or a timeout's probe). Only such an ack, made after the probe arrived,
+    /// timeout's probe). Only such an ack, made after the probe arrived,
     /// shows what of the frames sent before the probe is lost; an ordinary one may have
     /// been on its way already, and resending on it would resend frames that arrived.
     ///
@@ -371,6 +403,7 @@ impl<const W: usize> Sender<W> {
         let in_flight = self.fresh.wrapping_sub(self.base);
         let advance = cum.wrapping_sub(self.base);
         self.stats.acks += 1;
+        self.last_ack_at = now;
         if advance > in_flight {
             // Either stale (cum below base, wrapped) or beyond anything sent.
             return if self.base.wrapping_sub(cum) <= Self::CAPACITY.saturating_mul(4) {
@@ -381,6 +414,10 @@ impl<const W: usize> Sender<W> {
             };
         }
         let mut progress = advance > 0;
+        // One round-trip sample per ack, from the newest frame it newly acknowledges
+        // (QUIC's rule, RFC 9002 5.1): an older one waited in the receiver for later
+        // frames, or for an ack after a lost one, which is not the path's round trip.
+        let mut newest = None;
         while self.base != cum {
             let base = self.base;
             if let Some(slot) = self.slot_mut(base) {
@@ -389,9 +426,7 @@ impl<const W: usize> Sender<W> {
                     slot.retx = false;
                     self.retx_pending = self.retx_pending.saturating_sub(1);
                 }
-                if let Some(s) = sample {
-                    self.rtt_sample(s);
-                }
+                newest = sample.or(newest);
             }
             self.base = base.wrapping_add(1);
         }
@@ -417,9 +452,7 @@ impl<const W: usize> Sender<W> {
             if cleared {
                 self.retx_pending = self.retx_pending.saturating_sub(1);
             }
-            if let Some(s) = sample {
-                self.rtt_sample(s);
-            }
+            newest = sample.or(newest);
             let above = self.highest_sacked.map_or(true, |h| {
                 seq.wrapping_sub(self.base) > h.wrapping_sub(self.base)
             });
@@ -431,6 +464,16 @@ impl<const W: usize> Sender<W> {
             if h.wrapping_sub(self.base) >= in_flight {
                 self.highest_sacked = None;
             }
+        }
+        // The answer to a probe times the probe itself (the flag makes it unambiguous,
+        // though a resend): it alone says how long the path takes now.
+        let probe_rtt = if answer {
+            self.probe_sent.take().map(|at| now.since(at))
+        } else {
+            None
+        };
+        if let Some(s) = probe_rtt.or(newest) {
+            self.rtt_sample(s);
         }
         if !progress {
             self.stats.stale_acks += 1;
@@ -462,6 +505,7 @@ impl<const W: usize> Sender<W> {
     }
 
     fn fast_retransmit(&mut self, now: Instant) {
+        self.rack_at = None;
         let Some(high) = self.highest_sacked else {
             return;
         };
@@ -469,13 +513,23 @@ impl<const W: usize> Sender<W> {
         let recent = self.srtt.unwrap_or(self.rto);
         for off in 0..span.saturating_sub(DUP_THRESHOLD - 1) {
             let seq = self.base.wrapping_add(off);
+            let Some(slot) = self.slot(seq) else {
+                continue;
+            };
+            if slot.sacked || slot.retx {
+                continue;
+            }
             // A first loss is resent at once; a resent frame still missing is resent
-            // again only after a round trip, so one loss costs at most one copy per RTT.
-            let due = self
-                .slot(seq)
-                .is_some_and(|slot| slot.tx <= 1 || now.since(slot.sent_at) >= recent);
-            if due {
+            // again a round trip after its last copy, if an ack came after that copy
+            // went (the peer is there, and has not acked it): one loss costs at most one
+            // copy per round trip. The timer makes sure that happens when no ack comes
+            // at that moment, as when the window is full behind the missing frame.
+            let again = slot.sent_at.plus(recent);
+            let heard_since = self.last_ack_at > slot.sent_at;
+            if slot.tx <= 1 || (again <= now && heard_since) {
                 self.mark(seq, false);
+            } else if again > now && self.rack_at.map_or(true, |r| again < r) {
+                self.rack_at = Some(again);
             }
         }
     }
@@ -485,12 +539,19 @@ impl<const W: usize> Sender<W> {
         if self.closed {
             None
         } else {
-            self.deadline
+            match (self.deadline, self.rack_at) {
+                (Some(d), Some(r)) => Some(d.min(r)),
+                (d, r) => d.or(r),
+            }
         }
     }
 
-    /// Fires the retransmission timer if it is due.
+    /// Fires the timers that are due: a lost resend's round trip (resent again, no
+    /// backoff), then the retransmission timer.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.closed && self.rack_at.is_some_and(|r| r <= now) {
+            self.fast_retransmit(now);
+        }
         match self.deadline {
             Some(d) if d <= now && !self.closed => {}
             _ => return,
@@ -503,10 +564,11 @@ impl<const W: usize> Sender<W> {
             // every `Receiver::ACK_EVERY`, and a sender waiting for its client's next
             // numbers sends no more) or a stall of this host than a lost window. So it
             // resends not the window but one probe, the oldest missing frame, flagged
-            // ack-now like every resend: the peer acks it at once, lost before or not,
+            // ack-now: the peer acks it at once, lost before or not,
             // and that ack says what is really lost (`handle_ack`). A lost probe or ack
             // is probed again after the doubled timeout.
-            if let Some(oldest) = self.first_missing() {
+            self.probe_seq = self.first_missing();
+            if let Some(oldest) = self.probe_seq {
                 self.mark(oldest, true);
             }
             self.probed_at = Some(now);
@@ -738,6 +800,8 @@ pub struct Receiver<const W: usize> {
     seen: Seen,
     last_seq: Option<u32>,
     since_ack: u32,
+    /// Frames that arrived beyond a gap since the last ack.
+    out_of_order: u32,
     ack_due: bool,
     answer_due: bool,
     stats: ReceiverStats,
@@ -772,6 +836,7 @@ impl<const W: usize> Receiver<W> {
             seen: Seen::NONE,
             last_seq: None,
             since_ack: 0,
+            out_of_order: 0,
             ack_due: false,
             answer_due: false,
             stats: ReceiverStats {
@@ -824,13 +889,23 @@ impl<const W: usize> Receiver<W> {
             return Accepted::Inconsistent;
         }
         if ahead > 0 {
-            // A gap before it: count it now, and tell the sender at once.
-            self.ack_due = true;
             if self.seen.get(ahead - 1) {
+                // A duplicate: the sender resent it for nothing, or probes; say so now.
+                self.ack_due = true;
                 self.stats.duplicates = self.stats.duplicates.saturating_add(1);
                 return Accepted::Duplicate;
             }
+            // A gap before it: count it now, and tell the sender when the gap opens,
+            // then after every DUP_THRESHOLD frames beyond it, which is when it resends
+            // what they overtook (an ack per frame while a gap is open was 14 times the
+            // acks at 10% loss, for nothing the sender could act on), and when the
+            // stream's last frame comes.
+            let opens = self.seen.is_empty();
             self.seen.set(ahead - 1);
+            self.out_of_order = self.out_of_order.saturating_add(1);
+            if opens || self.out_of_order >= DUP_THRESHOLD || last {
+                self.ack_due = true;
+            }
         } else {
             // Filling a gap is acknowledged at once (as TCP does, RFC 5681 4.2): the
             // sender is recovering and waits for word of it.
@@ -846,14 +921,14 @@ impl<const W: usize> Receiver<W> {
             self.last_seq = Some(seq);
         }
         self.stats.frames = self.stats.frames.saturating_add(1);
-        if self.since_ack >= Self::ACK_EVERY || self.is_complete() || !self.seen.is_empty() {
+        if self.since_ack >= Self::ACK_EVERY || self.is_complete() {
             self.ack_due = true;
         }
         Accepted::New
     }
 
     /// Makes an acknowledgement due now, whatever the count of in-order frames: the
-    /// sender asked for one (a data frame's ack-now flag, set on resent frames).
+    /// sender asked for one (a data frame's ack-now flag, set on a timeout's probe).
     pub fn request_ack(&mut self) {
         self.ack_due = true;
         self.answer_due = true;
@@ -868,6 +943,7 @@ impl<const W: usize> Receiver<W> {
         self.ack_due = false;
         self.answer_due = false;
         self.since_ack = 0;
+        self.out_of_order = 0;
         Some(ack)
     }
 

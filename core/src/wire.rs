@@ -269,8 +269,8 @@ pub enum Frame<'a> {
         /// The final frame of the stream.
         last: bool,
         /// The sender asks for an acknowledgement at once, not after the receiver's
-        /// usual count of in-order frames: set on every resent frame, which is a sender
-        /// recovering from a loss or probing after a timeout and waiting to hear.
+        /// usual count of in-order frames, flagged as the answer: set on a timeout's
+        /// probe (and a probe for a lost result), whose answer says what is lost.
         ack_now: bool,
         /// The numbers.
         values: Values<'a>,
@@ -718,12 +718,12 @@ fn data_flags(last: bool, ack_now: bool) -> u8 {
     (if last { DATA_LAST } else { 0 }) | (if ack_now { DATA_ACK_NOW } else { 0 })
 }
 
-/// Sets the ack-now flag of an encoded data frame in place (a sender resending it);
-/// anything too short to be a data frame is left as it is.
-pub fn set_ack_now(frame: &mut [u8]) {
+/// Sets (`on`) or clears the ack-now flag of an encoded data frame in place (a sender
+/// resending it as a probe, or not); anything that is not a data frame is left as it is.
+pub fn set_ack_now(frame: &mut [u8], on: bool) {
     if frame.get(field::KIND) == Some(&(Kind::Data as u8)) {
         if let Some(flags) = frame.get_mut(field::DATA_FLAGS) {
-            *flags |= DATA_ACK_NOW;
+            *flags = (*flags & !DATA_ACK_NOW) | if on { DATA_ACK_NOW } else { 0 };
         }
     }
 }
@@ -870,9 +870,9 @@ mod tests {
             } => assert!(v.iter().eq(values.iter().copied()) && !ack_now),
             other => panic!("{other:?}"),
         }
-        // A resend asks for an ack at once: bit 1 of the flags, nothing else changes.
+        // A probe asks for an ack at once: bit 1 of the flags, nothing else changes.
         let sent = buf;
-        set_ack_now(&mut buf[..n]);
+        set_ack_now(&mut buf[..n], true);
         assert_eq!(buf[15], 2);
         assert_eq!((&buf[..15], &buf[16..]), (&sent[..15], &sent[16..]));
         assert!(matches!(
@@ -884,6 +884,9 @@ mod tests {
                 ..
             })
         ));
+        set_ack_now(&mut buf[..n], false);
+        assert_eq!(buf, sent);
+        set_ack_now(&mut buf[..n], true);
         // Bits 2-7 stay reserved.
         buf[15] = 4;
         assert_eq!(Frame::parse(&buf[..n]), Err(WireError::Reserved));

@@ -40,10 +40,8 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(numbers.len(), values.len());
                 let mut again = [0u8; MAX_DATAGRAM];
                 let n = emit_data(&mut again, job, seq, op, last, &numbers).unwrap();
-                // emit_data writes a first send; a resend's ack-now flag is set after.
-                if ack_now {
-                    offload_core::wire::set_ack_now(&mut again[..n]);
-                }
+                // emit_data writes a first send; a probe's ack-now flag is set after.
+                offload_core::wire::set_ack_now(&mut again[..n], ack_now);
                 assert_eq!(&again[..n], data);
             }
         }

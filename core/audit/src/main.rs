@@ -275,7 +275,7 @@ fn wire(src: &mut Source) {
         xs.get(..k).unwrap_or(&[]),
     );
     keep(r);
-    set_ack_now(out.get_mut(..src.len(MAX_DATAGRAM)).unwrap_or(&mut []));
+    set_ack_now(out.get_mut(..src.len(MAX_DATAGRAM)).unwrap_or(&mut []), src.bool());
     let mut sack = Sack::default();
     sack.set(usize::from(src.u16()));
     keep(sack.get(usize::from(src.u16())));

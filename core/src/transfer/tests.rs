@@ -423,7 +423,7 @@ fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
     assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (11, 1, 0));
 
     // Now frames 12..20 are really lost but for 19: the probe's ack (cum 12, frame 19
-    // selectively) shows what is missing, and exactly that is resent at once, flagged.
+    // selectively) shows what is missing, and exactly that is resent at once.
     for i in 10..20 {
         tx.push(&[i], false).unwrap();
     }
@@ -437,13 +437,14 @@ fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
     // nothing is resent on it.
     tx.handle_ack(d.plus(10), 11, &Sack::default()).unwrap();
     assert_eq!(drain_seqs(&mut tx, d.plus(10)), [0u32; 0]);
-    // The answer to the probe: frames 12..20 are lost but for 19.
+    // The answer to the probe: frames 12..20 are lost but for 19. They are resent,
+    // not flagged: only a probe asks for an answer.
     let mut sack = Sack::default();
     sack.set(19 - 12 - 1);
     tx.handle_answer(d.plus(100), 12, &sack).unwrap();
     assert_eq!(
         drain_flagged(&mut tx, d.plus(100)),
-        (12..19).map(|s| (s, true)).collect::<std::vec::Vec<_>>()
+        (12..19).map(|s| (s, false)).collect::<std::vec::Vec<_>>()
     );
     assert_eq!(tx.stats().timeout_resent, 1 + 1 + 7);
 }
@@ -521,4 +522,101 @@ fn filling_a_gap_is_acknowledged_at_once() {
     );
     assert_eq!(rx.handle(3, false), Accepted::New);
     assert!(rx.poll_ack().is_none());
+}
+
+#[test]
+fn frames_beyond_a_gap_are_acknowledged_every_dup_threshold() {
+    let mut rx: Receiver<64> = Receiver::new();
+    // Frame 0 lost: 1 opens the gap (told at once), then every third frame beyond it,
+    // which is when the sender resends what they overtook, and its duplicates at once.
+    let acked: std::vec::Vec<bool> = (1..=7)
+        .map(|seq| {
+            assert_eq!(rx.handle(seq, false), Accepted::New);
+            rx.poll_ack().is_some()
+        })
+        .collect();
+    assert_eq!(acked, [true, false, false, true, false, false, true]);
+    assert_eq!(DUP_THRESHOLD, 3);
+    assert_eq!(rx.handle(5, false), Accepted::Duplicate);
+    let ack = rx.poll_ack().unwrap();
+    assert_eq!((ack.cum, ack.sack.get(0), ack.sack.get(6)), (0, true, true));
+    // The last frame beyond a gap is told at once.
+    assert_eq!(rx.handle(8, true), Accepted::New);
+    assert!(rx.poll_ack().is_some());
+    assert_eq!(rx.handle(0, false), Accepted::New);
+    assert!(rx.poll_ack().unwrap().complete);
+}
+
+#[test]
+fn a_lost_resend_is_resent_after_a_round_trip_without_waiting_for_the_timeout() {
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..10 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(0)).len(), 10);
+    // Frame 0 lost, 1..=4 arrived: a 500 us round trip, and 0 is resent at once.
+    let mut sack = Sack::default();
+    for i in 0..4 {
+        sack.set(i);
+    }
+    let t = Instant(500);
+    tx.handle_ack(t, 0, &sack).unwrap();
+    assert_eq!(drain_seqs(&mut tx, t), [0]);
+    assert_eq!(tx.srtt(), Some(500));
+    // The resend is lost too. An ack after it (frame 5) shows the peer is there; then
+    // nothing more comes (say the window is full behind frame 0). The timer says a
+    // round trip after the resend, well before the retransmission timeout (2 ms).
+    sack.set(4);
+    tx.handle_ack(Instant(600), 0, &sack).unwrap();
+    assert_eq!(drain_seqs(&mut tx, Instant(600)), [0u32; 0]);
+    let rto_at = Instant(600).plus(tx.rto());
+    let srtt = tx.srtt().unwrap();
+    let again = Instant(500).plus(srtt);
+    assert!(again < rto_at, "{again:?} {rto_at:?}");
+    assert_eq!(tx.poll_timeout(), Some(again));
+    tx.handle_timeout(again);
+    assert_eq!(drain_seqs(&mut tx, again), [0]);
+    let s = tx.stats();
+    assert_eq!((s.timeouts, s.sack_resent, s.timeout_resent), (0, 2, 0));
+    // Now the peer falls silent: nothing was heard after the second copy, so the round
+    // trip passes without a third; only the timeout (one probe, backed off) is left.
+    assert_eq!(tx.poll_timeout(), Some(again.plus(srtt)));
+    tx.handle_timeout(again.plus(srtt));
+    assert_eq!(drain_seqs(&mut tx, again.plus(srtt)), [0u32; 0]);
+    assert_eq!(tx.poll_timeout(), Some(rto_at));
+    // Once 0 arrives, nothing is due but the timeout for the rest.
+    tx.handle_ack(Instant(1700), 5, &Sack::default()).unwrap();
+    assert_eq!(tx.poll_timeout(), Some(Instant(1700).plus(tx.rto())));
+}
+
+#[test]
+fn round_trips_are_timed_by_the_newest_frame_or_the_probe_not_by_held_acks() {
+    let mut tx: Sender<8> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..4 {
+        tx.push(&[i], false).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(0));
+    tx.handle_ack(Instant(500), 1, &Sack::default()).unwrap();
+    assert_eq!(tx.srtt(), Some(500));
+    // The next acks are lost; the timeout's probe (frame 1) is answered 300 us after it
+    // went. Frames 2 and 3, sent once at 0, are acked too, 2.8 ms after they went: that
+    // is the lost ack's delay, not a round trip, and is not taken as one.
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert_eq!(drain_seqs(&mut tx, d), [1]);
+    tx.handle_answer(d.plus(300), 4, &Sack::default()).unwrap();
+    assert_eq!(tx.srtt(), Some((7 * 500 + 300) / 8));
+    // An ordinary ack of several frames times only the newest of them.
+    for i in 4..8 {
+        tx.push(&[i], false).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(10_000));
+    for i in 8..10 {
+        tx.push(&[i], false).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(10_900));
+    let before = tx.srtt().unwrap();
+    tx.handle_ack(Instant(11_000), 10, &Sack::default())
+        .unwrap();
+    assert_eq!(tx.srtt(), Some((7 * before + 100) / 8));
 }
