@@ -571,6 +571,15 @@ impl<const W: usize> Sender<W> {
             if let Some(oldest) = self.probe_seq {
                 self.mark(oldest, true);
             }
+            if self.backoff > 0 {
+                // The last probe went unanswered: the path is losing, not stalled. The
+                // newest missing frame goes too, a second chance at an ack before the
+                // doubled timeout (a part of two frames at 30% loss otherwise went a
+                // second without one).
+                if let Some(newest) = self.last_missing() {
+                    self.mark(newest, true);
+                }
+            }
             self.probed_at = Some(now);
         }
         self.backoff = self.backoff.saturating_add(1);
@@ -590,6 +599,18 @@ impl<const W: usize> Sender<W> {
                 return Some(seq);
             }
             seq = seq.wrapping_add(1);
+        }
+        None
+    }
+
+    /// The newest frame in flight that the peer has not acknowledged.
+    fn last_missing(&self) -> Option<u32> {
+        let mut seq = self.fresh;
+        while seq != self.base {
+            seq = seq.wrapping_sub(1);
+            if !self.slot(seq)?.sacked {
+                return Some(seq);
+            }
         }
         None
     }

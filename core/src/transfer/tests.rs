@@ -620,3 +620,21 @@ fn round_trips_are_timed_by_the_newest_frame_or_the_probe_not_by_held_acks() {
         .unwrap();
     assert_eq!(tx.srtt(), Some((7 * before + 100) / 8));
 }
+
+#[test]
+fn an_unanswered_probe_is_followed_by_two() {
+    let mut tx: Sender<8> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..4 {
+        tx.push(&[i], i == 3).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(0));
+    // First timeout: one probe, the oldest (most often the peer is only silent).
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert_eq!(drain_flagged(&mut tx, d), [(0, true)]);
+    // No answer: the path is losing. The oldest again, and the newest.
+    let d = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d);
+    assert_eq!(drain_flagged(&mut tx, d), [(0, true), (3, false)]);
+    assert_eq!(tx.stats().timeouts, 2);
+}
