@@ -10,7 +10,7 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use offload_core::dispatch::{Dispatch, Event, Limits, Request, CLIENT_FRAME_MAX};
+use offload_core::dispatch::{parse_request, Dispatch, Event, Limits, Request, CLIENT_FRAME_MAX};
 use offload_core::split::Part;
 use offload_core::transfer::Instant;
 use offload_core::wide::I192;
@@ -33,6 +33,10 @@ enum Step {
         n: u8,
     },
     Raw(Vec<u8>),
+    /// Arbitrary bytes as a client's first frame: the AWS's request check.
+    Request(Vec<u8>),
+    /// A client frame the AWS's reader could not frame (a bad header).
+    Malformed(u8),
     Ack {
         part: u8,
         cum: u16,
@@ -127,6 +131,30 @@ fuzz_target!(|input: Input| {
             Step::Raw(bytes) => {
                 let _ = d.handle_client(now, bytes);
             }
+            Step::Request(bytes) => match parse_request(bytes) {
+                Ok(r) => {
+                    assert!(matches!(
+                        Frame::parse(bytes),
+                        Ok(Frame::Request { op, total, .. }) if op == r.op && total == r.total && total > 0
+                    ));
+                }
+                Err(refusal) => {
+                    assert!(!refusal.to_string().is_empty());
+                    let len = refusal.emit(&mut buf);
+                    assert!(matches!(
+                        Frame::parse(&buf[..len]),
+                        Ok(Frame::Error { code, .. }) if code == refusal.code()
+                    ));
+                }
+            },
+            Step::Malformed(kind) => {
+                let e = [
+                    offload_core::wire::WireError::Truncated,
+                    offload_core::wire::WireError::BadMagic,
+                    offload_core::wire::WireError::Reserved,
+                ][usize::from(kind % 3)];
+                d.handle_client_malformed(now, e);
+            }
             Step::Ack {
                 part,
                 cum,
@@ -220,7 +248,12 @@ fuzz_target!(|input: Input| {
                 Frame::Result { count, .. } => {
                     assert!(client_frames == 2 && count == total && d.received() == total)
                 }
-                Frame::Error { .. } => assert!(client_frames == 2 && d.error().is_some()),
+                Frame::Error { .. } => {
+                    assert!(client_frames == 2);
+                    // What the AWS prints for it names the cause.
+                    let e = d.error().expect("an error frame without a failure");
+                    assert!(!e.to_string().is_empty());
+                }
                 other => panic!("{other:?}"),
             }
         }
