@@ -351,6 +351,8 @@ pub struct LineReader {
     partial: ArrayVec<u8, DECIDED>,
     /// Lines completed so far.
     lines: u64,
+    /// Of those, blank lines (no number).
+    blanks: u64,
     /// Bytes of [`BYTE_ORDER_MARK`] seen at the start of the file, or [`PAST_START`].
     bom: u8,
     failed: Option<LineError>,
@@ -361,6 +363,7 @@ impl Clone for LineReader {
         LineReader {
             partial: copy_bytes(&self.partial),
             lines: self.lines,
+            blanks: self.blanks,
             bom: self.bom,
             failed: self.failed.clone(),
         }
@@ -408,13 +411,22 @@ impl LineReader {
     ///
     /// [`feed`]: LineReader::feed
     pub fn feed_reduce(&mut self, chunk: &[u8], acc: &mut Accumulator) -> Result<(), LineError> {
+        let failed_before = self.failed.is_some();
+        let (lines, blanks) = (self.lines, self.blanks);
         let mut a = *acc;
+        // The loop folds values only; how many it folded follows from the lines it
+        // completed (a count kept per number took a register the loop lacks: SUM 1.18
+        // -> 1.39 GB/s without it).
         let r = match a.op() {
-            Op::Min => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_min(v))),
-            Op::Max => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_max(v))),
-            Op::Sum => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_sum(v))),
-            Op::Sos => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.push_sos(v))),
+            Op::Min => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_min(v))),
+            Op::Max => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_max(v))),
+            Op::Sum => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_sum(v))),
+            Op::Sos => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_sos(v))),
         };
+        // Every line completed here is a number, a blank, or the bad line that stopped it.
+        let bad = u64::from(r.is_err() && !failed_before);
+        let numbers = (self.lines - lines) - (self.blanks - blanks) - bad;
+        a.add_count(numbers);
         *acc = a;
         r
     }
@@ -525,7 +537,7 @@ impl LineReader {
             let line = buf.get(at.start..end).unwrap_or(&[]);
             match parse_line(line) {
                 Ok(Some(v)) => out.number(at.lines, v),
-                Ok(None) => {}
+                Ok(None) => self.blanks += 1,
                 Err(e) => {
                     self.lines = at.lines;
                     return self.fail(e, line);
@@ -566,7 +578,10 @@ impl LineReader {
         self.lines += 1;
         let partial = core::mem::take(&mut self.partial);
         match parse_line(&partial) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                self.blanks += u64::from(v.is_none());
+                Ok(v)
+            }
             Err(e) => self.fail(e, &partial).map(|()| None),
         }
     }
@@ -1316,15 +1331,15 @@ mod tests {
     #[test]
     fn fast_path_agrees_with_the_reference_on_generated_files() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        // Under Miri (which checks every step, a thousand times slower) 20 rounds, one of
-        // them a long file; the fuzz target csv_reference covers the rest.
-        let rounds = if cfg!(miri) { 20 } else { 300 };
+        // Under Miri (which checks every step, a thousand times slower) 10 rounds, one of
+        // them a longer file; the fuzz target csv_reference covers the rest.
+        let (rounds, long) = if cfg!(miri) { (10, 600) } else { (300, 3000) };
         for round in 0..rounds {
             let mut file = Vec::new();
             if rng.below(10) == 0 {
                 file.extend_from_slice(&BYTE_ORDER_MARK);
             }
-            let lines = rng.below(if round % 10 == 0 { 3000 } else { 60 });
+            let lines = rng.below(if round % 10 == 0 { long } else { 60 });
             for _ in 0..lines {
                 random_line(&mut rng, &mut file);
                 file.push(b'\n');

@@ -104,30 +104,33 @@ impl Accumulator {
         }
     }
 
-    /// [`Accumulator::push`] for an accumulator known to be [`Op::Min`] (and so on): the
-    /// same fold without the per-number `match`, for loops specialised per operation.
+    /// [`Accumulator::push`] without the count, for an accumulator known to be
+    /// [`Op::Min`] (and so on): the fold without the per-number `match`, for loops
+    /// specialised per operation that count the numbers themselves
+    /// ([`Accumulator::add_count`]).
     #[inline(always)]
-    pub(crate) fn push_min(&mut self, x: i64) {
-        self.count = self.count.wrapping_add(1);
+    pub(crate) fn fold_min(&mut self, x: i64) {
         self.min = self.min.min(x);
     }
 
     #[inline(always)]
-    pub(crate) fn push_max(&mut self, x: i64) {
-        self.count = self.count.wrapping_add(1);
+    pub(crate) fn fold_max(&mut self, x: i64) {
         self.max = self.max.max(x);
     }
 
     #[inline(always)]
-    pub(crate) fn push_sum(&mut self, x: i64) {
-        self.count = self.count.wrapping_add(1);
+    pub(crate) fn fold_sum(&mut self, x: i64) {
         self.sum = self.sum.wrapping_add(i128::from(x));
     }
 
     #[inline(always)]
-    pub(crate) fn push_sos(&mut self, x: i64) {
-        self.count = self.count.wrapping_add(1);
+    pub(crate) fn fold_sos(&mut self, x: i64) {
         self.push_square(x);
+    }
+
+    /// Counts `n` numbers folded by the `fold_*` functions.
+    pub(crate) fn add_count(&mut self, n: u64) {
+        self.count = self.count.wrapping_add(n);
     }
 
     #[inline(always)]

@@ -64,6 +64,11 @@ impl Link {
             self.flight.push((now + LATENCY_US + extra, d.to_vec()));
         }
     }
+    /// When the next datagram in flight arrives.
+    fn next_arrival(&self) -> Option<u64> {
+        self.flight.iter().map(|f| f.0).min()
+    }
+
     pub(crate) fn deliver(&mut self, now: u64) -> Vec<Vec<u8>> {
         let mut due = Vec::new();
         let mut i = 0;
@@ -139,12 +144,29 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
             }
         }
         for d in back.deliver(now) {
-            let Ok(Frame::Ack { cum, sack, .. }) = Frame::parse(&d) else {
+            let Ok(Frame::Ack {
+                cum, sack, answer, ..
+            }) = Frame::parse(&d)
+            else {
                 panic!("bad ack")
             };
-            tx.handle_ack(Instant(now), cum, &sack).unwrap();
+            if answer {
+                tx.handle_answer(Instant(now), cum, &sack).unwrap();
+            } else {
+                tx.handle_ack(Instant(now), cum, &sack).unwrap();
+            }
         }
-        now += 50;
+        // On to the next event, a datagram's arrival or the sender's timer, whichever
+        // is first (at least 1 us on): idle waits cost one step, not one per tick.
+        let next = [
+            fwd.next_arrival(),
+            back.next_arrival(),
+            tx.poll_timeout().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        now = next.unwrap_or(now + 50).max(now + 1);
     }
     // Counted in arrival order; each frame exactly once, so sorting by sequence number
     // must give back the stream.
