@@ -135,7 +135,7 @@ pub struct Sender<const W: usize> {
     rto: u64,
     backoff: u32,
     deadline: Option<Instant>,
-    /// When the timeout that sent probes fired, until an ack answers them.
+    /// When the first timeout since the last answer sent its probe, until an answer.
     probed_at: Option<Instant>,
     /// The frame a timeout chose as its probe, until it is sent (flagged ack-now).
     probe_seq: Option<u32>,
@@ -580,7 +580,11 @@ impl<const W: usize> Sender<W> {
                     self.mark(newest, true);
                 }
             }
-            self.probed_at = Some(now);
+            // The first unanswered probe's time: an answer to any probe since covers every
+            // frame sent before that one (they went ahead of it), but maybe not those sent
+            // between it and a later probe (an answer to the first can come after the
+            // second timeout, as after a stall: it resent 127 frames that had arrived).
+            self.probed_at.get_or_insert(now);
         }
         self.backoff = self.backoff.saturating_add(1);
         let cap = self

@@ -660,3 +660,27 @@ fn an_unanswered_probe_is_followed_by_two() {
     assert_eq!(drain_flagged(&mut tx, d), [(0, true), (3, false)]);
     assert_eq!(tx.stats().timeouts, 2);
 }
+
+#[test]
+fn a_late_answer_to_an_earlier_probe_resends_nothing_sent_after_that_probe() {
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..4 {
+        tx.push(&[i], false).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(0));
+    let d1 = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d1);
+    assert_eq!(drain_seqs(&mut tx, d1), [0]);
+    // More frames go while the host stalls; a second timeout fires before any answer.
+    for i in 4..8 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, d1.plus(10)), [4, 5, 6, 7]);
+    let d2 = tx.poll_timeout().unwrap();
+    tx.handle_timeout(d2);
+    assert_eq!(drain_seqs(&mut tx, d2), [0, 7]);
+    // Now the first probe's answer: made when frames 0-3 had arrived, before 4-7 did.
+    // It proves nothing about 4-7, which are not resent.
+    tx.handle_answer(d2.plus(10), 4, &Sack::default()).unwrap();
+    assert_eq!(drain_seqs(&mut tx, d2.plus(10)), [0u32; 0]);
+}
