@@ -307,13 +307,10 @@ impl<P: Copy + Eq, const W: usize> JobSlot<P, W> {
             return Handled::Discarded(Discard::WrongOp);
         }
         *last_seen = now;
-        match self.rx.handle(seq, last) {
+        match self.rx.handle_data(seq, last, ack_now) {
             Accepted::New => acc.extend(values.iter()),
             Accepted::Inconsistent => return Handled::Discarded(Discard::Inconsistent),
             Accepted::Duplicate | Accepted::OutOfWindow => {}
-        }
-        if ack_now {
-            self.rx.request_ack();
         }
         if self.rx.is_complete() {
             let result = acc.finish();

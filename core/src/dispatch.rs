@@ -679,12 +679,9 @@ impl<const W: usize> Dispatch<W> {
         match frame {
             Frame::Ack {
                 cum, sack, answer, ..
-            } => if answer {
-                sender.handle_answer(now, cum, &sack)
-            } else {
-                sender.handle_ack(now, cum, &sack)
-            }
-            .map_err(|_| Ignored::Inconsistent),
+            } => sender
+                .handle_ack_frame(now, cum, &sack, answer)
+                .map_err(|_| Ignored::Inconsistent),
             Frame::Result {
                 op, count, value, ..
             } => {

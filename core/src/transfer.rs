@@ -39,7 +39,7 @@ pub const MIN_RTO_US: u64 = 2_000;
 /// Largest retransmission timeout after backoff.
 pub const MAX_RTO_US: u64 = 1_000_000;
 /// A timeout backs off (doubling) to at most this many times the measured one: each
-/// expiry costs one probe datagram, and a peer that answers again after a run of
+/// expiry costs one or two probe datagrams, and a peer that answers again after a run of
 /// lost probes is heard from within this many round-trip timeouts, not seconds later.
 pub const MAX_BACKOFF: u64 = 16;
 /// The largest useful send window: one ack's SACK describes `SACK_BITS` frames beyond
@@ -379,7 +379,7 @@ impl<const W: usize> Sender<W> {
     /// # Errors
     /// [`AckError::Impossible`] for an ack of frames never sent (ignored).
     pub fn handle_ack(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
-        self.take_ack(now, cum, sack, false)
+        self.handle_ack_frame(now, cum, sack, false)
     }
 
     /// Applies an acknowledgement flagged as the answer to a frame flagged ack-now (a
@@ -390,10 +390,15 @@ impl<const W: usize> Sender<W> {
     /// # Errors
     /// As [`Sender::handle_ack`].
     pub fn handle_answer(&mut self, now: Instant, cum: u32, sack: &Sack) -> Result<(), AckError> {
-        self.take_ack(now, cum, sack, true)
+        self.handle_ack_frame(now, cum, sack, true)
     }
 
-    fn take_ack(
+    /// Applies an ack frame's fields as they came: [`Sender::handle_answer`] if its
+    /// `answer` flag is set, [`Sender::handle_ack`] if not.
+    ///
+    /// # Errors
+    /// As [`Sender::handle_ack`].
+    pub fn handle_ack_frame(
         &mut self,
         now: Instant,
         cum: u32,
@@ -565,7 +570,7 @@ impl<const W: usize> Sender<W> {
             // numbers sends no more) or a stall of this host than a lost window. So it
             // resends not the window but one probe, the oldest missing frame, flagged
             // ack-now: the peer acks it at once, lost before or not,
-            // and that ack says what is really lost (`handle_ack`). A lost probe or ack
+            // and that answer says what is really lost (`handle_answer`). A lost probe or ack
             // is probed again after the doubled timeout.
             self.probe_seq = self.first_missing();
             if let Some(oldest) = self.probe_seq {
@@ -950,6 +955,16 @@ impl<const W: usize> Receiver<W> {
             self.ack_due = true;
         }
         Accepted::New
+    }
+
+    /// [`Receiver::handle`] for a data frame as it came: if its ack-now flag is set and
+    /// it is not inconsistent, an ack flagged as the answer is due at once.
+    pub fn handle_data(&mut self, seq: u32, last: bool, ack_now: bool) -> Accepted {
+        let accepted = self.handle(seq, last);
+        if ack_now && accepted != Accepted::Inconsistent {
+            self.request_ack();
+        }
+        accepted
     }
 
     /// Makes an acknowledgement due now, whatever the count of in-order frames: the

@@ -182,10 +182,7 @@ impl<const W: usize> World<W> {
         } else {
             &mut self.stray
         };
-        let accepted = rx.handle(seq, last);
-        if ack_now {
-            rx.request_ack();
-        }
+        let accepted = rx.handle_data(seq, last, ack_now);
         if job == JOB && accepted == Accepted::New {
             let fresh = self.counted.insert(seq, values.iter().collect()).is_none();
             assert!(fresh, "frame {seq} counted twice");
@@ -224,12 +221,10 @@ impl<const W: usize> World<W> {
         {
             if job == JOB {
                 // Acks from our own receiver are never impossible.
-                let r = if answer {
-                    self.tx.handle_answer(self.now, cum, &sack)
-                } else {
-                    self.tx.handle_ack(self.now, cum, &sack)
-                };
-                assert!(r.is_ok());
+                assert!(self
+                    .tx
+                    .handle_ack_frame(self.now, cum, &sack, answer)
+                    .is_ok());
             }
         }
     }
@@ -279,11 +274,7 @@ impl<const W: usize> World<W> {
                                 cum, sack, answer, ..
                             } => {
                                 self.forged = true;
-                                let _ = if answer {
-                                    self.tx.handle_answer(self.now, cum, &sack)
-                                } else {
-                                    self.tx.handle_ack(self.now, cum, &sack)
-                                };
+                                let _ = self.tx.handle_ack_frame(self.now, cum, &sack, answer);
                             }
                             // Forged data for our stream is indistinguishable from the
                             // real thing (UDP checksums are the guard against

@@ -275,7 +275,10 @@ fn wire(src: &mut Source) {
         xs.get(..k).unwrap_or(&[]),
     );
     keep(r);
-    set_ack_now(out.get_mut(..src.len(MAX_DATAGRAM)).unwrap_or(&mut []), src.bool());
+    set_ack_now(
+        out.get_mut(..src.len(MAX_DATAGRAM)).unwrap_or(&mut []),
+        src.bool(),
+    );
     let mut sack = Sack::default();
     sack.set(usize::from(src.u16()));
     keep(sack.get(usize::from(src.u16())));
@@ -312,16 +315,13 @@ fn transfer(src: &mut Source) {
                 ..
             }) = Frame::parse(d)
             {
-                let a = rx.handle(seq, last);
-                if ack_now {
-                    rx.request_ack();
-                }
+                let a = rx.handle_data(seq, last, ack_now);
                 let total = values.iter().fold(0i64, i64::wrapping_add);
                 keep((a, total));
             }
         }
         if let Some(a) = rx.poll_ack() {
-            keep(tx.handle_ack(now, a.cum, &a.sack));
+            keep(tx.handle_ack_frame(now, a.cum, &a.sack, a.answer));
         }
         let mut sack = Sack::default();
         src.fill(&mut sack.0);

@@ -124,11 +124,8 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
             else {
                 panic!("bad data frame")
             };
-            if rx.handle(seq, last) == Accepted::New {
+            if rx.handle_data(seq, last, ack_now) == Accepted::New {
                 counted.push((seq, values.iter().collect::<Vec<i64>>()));
-            }
-            if ack_now {
-                rx.request_ack();
             }
             if let Some(a) = rx.poll_ack() {
                 let f = Frame::Ack {
@@ -150,11 +147,8 @@ fn transfer<const W: usize>(numbers: &[i64], seed: u64, faults: Faults) -> Outco
             else {
                 panic!("bad ack")
             };
-            if answer {
-                tx.handle_answer(Instant(now), cum, &sack).unwrap();
-            } else {
-                tx.handle_ack(Instant(now), cum, &sack).unwrap();
-            }
+            tx.handle_ack_frame(Instant(now), cum, &sack, answer)
+                .unwrap();
         }
         // On to the next event, a datagram's arrival or the sender's timer, whichever
         // is first (at least 1 us on): idle waits cost one step, not one per tick.
