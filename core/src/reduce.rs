@@ -96,11 +96,10 @@ impl Accumulator {
     pub fn push(&mut self, x: i64) {
         self.count = self.count.wrapping_add(1);
         match self.op {
-            Op::Min => self.min = self.min.min(x),
-            Op::Max => self.max = self.max.max(x),
-            // |sum| <= count * 2^63 < 2^127 while count < 2^64.
-            Op::Sum => self.sum = self.sum.wrapping_add(i128::from(x)),
-            Op::Sos => self.push_square(x),
+            Op::Min => self.fold_min(x),
+            Op::Max => self.fold_max(x),
+            Op::Sum => self.fold_sum(x),
+            Op::Sos => self.fold_sos(x),
         }
     }
 
@@ -120,25 +119,21 @@ impl Accumulator {
 
     #[inline(always)]
     pub(crate) fn fold_sum(&mut self, x: i64) {
+        // |sum| <= count * 2^63 < 2^127 while count < 2^64.
         self.sum = self.sum.wrapping_add(i128::from(x));
     }
 
     #[inline(always)]
     pub(crate) fn fold_sos(&mut self, x: i64) {
-        self.push_square(x);
+        let m = u128::from(x.unsigned_abs());
+        let (lo, carry) = self.sos_lo.overflowing_add(m * m);
+        self.sos_lo = lo;
+        self.sos_hi = self.sos_hi.wrapping_add(u64::from(carry));
     }
 
     /// Counts `n` numbers folded by the `fold_*` functions.
     pub(crate) fn add_count(&mut self, n: u64) {
         self.count = self.count.wrapping_add(n);
-    }
-
-    #[inline(always)]
-    fn push_square(&mut self, x: i64) {
-        let m = u128::from(x.unsigned_abs());
-        let (lo, carry) = self.sos_lo.overflowing_add(m * m);
-        self.sos_lo = lo;
-        self.sos_hi = self.sos_hi.wrapping_add(u64::from(carry));
     }
 
     /// Folds every number of an iterator in, with the operation chosen once.
@@ -147,22 +142,22 @@ impl Accumulator {
         match self.op {
             Op::Min => values.into_iter().for_each(|x| {
                 n += 1;
-                self.min = self.min.min(x);
+                self.fold_min(x);
             }),
             Op::Max => values.into_iter().for_each(|x| {
                 n += 1;
-                self.max = self.max.max(x);
+                self.fold_max(x);
             }),
             Op::Sum => values.into_iter().for_each(|x| {
                 n += 1;
-                self.sum = self.sum.wrapping_add(i128::from(x));
+                self.fold_sum(x);
             }),
             Op::Sos => values.into_iter().for_each(|x| {
                 n += 1;
-                self.push_square(x);
+                self.fold_sos(x);
             }),
         }
-        self.count = self.count.wrapping_add(n);
+        self.add_count(n);
     }
 
     /// The result so far.

@@ -637,8 +637,7 @@ impl<'a> Frame<'a> {
             } => {
                 put(buf, field::ACK_SACK.start, &sack.0);
                 let [e0, e1] = epoch.0.to_be_bytes();
-                let flags = (if complete { ACK_COMPLETE } else { 0 })
-                    | (if answer { ACK_ANSWER } else { 0 });
+                let flags = bit(complete, ACK_COMPLETE) | bit(answer, ACK_ANSWER);
                 (Kind::Ack, job, cum, [flags, e0, e1, 0])
             }
             Frame::Result {
@@ -714,8 +713,17 @@ const DATA_LAST: u8 = 1;
 /// Data flags: acknowledge this frame at once.
 const DATA_ACK_NOW: u8 = 2;
 
+/// `flag` if `on`, else no bit: flag bytes are built from these.
+const fn bit(on: bool, flag: u8) -> u8 {
+    if on {
+        flag
+    } else {
+        0
+    }
+}
+
 fn data_flags(last: bool, ack_now: bool) -> u8 {
-    (if last { DATA_LAST } else { 0 }) | (if ack_now { DATA_ACK_NOW } else { 0 })
+    bit(last, DATA_LAST) | bit(ack_now, DATA_ACK_NOW)
 }
 
 /// Sets (`on`) or clears the ack-now flag of an encoded data frame in place (a sender
@@ -723,7 +731,7 @@ fn data_flags(last: bool, ack_now: bool) -> u8 {
 pub fn set_ack_now(frame: &mut [u8], on: bool) {
     if frame.get(field::KIND) == Some(&(Kind::Data as u8)) {
         if let Some(flags) = frame.get_mut(field::DATA_FLAGS) {
-            *flags = (*flags & !DATA_ACK_NOW) | if on { DATA_ACK_NOW } else { 0 };
+            *flags = (*flags & !DATA_ACK_NOW) | bit(on, DATA_ACK_NOW);
         }
     }
 }
