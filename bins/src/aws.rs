@@ -13,8 +13,8 @@ use crate::messages::{
     aws_answered, aws_boot, aws_received, aws_reduced, aws_result, aws_sent, say,
 };
 use crate::net::{
-    bind_hint, bind_reply_socket, enable_gso, is_timeout, now, random_job_id, segments_fit,
-    tune_udp, FrameReader, Polled,
+    bind_reply_socket, enable_gso, is_timeout, now, random_job_id, segments_fit, tune_udp,
+    write_aws_bind_error, FrameReader, Polled,
 };
 use offload_core::dispatch::{
     parse_request, Dispatch, Event, Limits, Refusal, Request, CLIENT_FRAME_MAX,
@@ -67,10 +67,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
-            StartError::Bind(proto, addr, e) => {
-                let hint = bind_hint(e, "aws", "OFFLOAD_HOST_AWS");
-                write!(f, "cannot bind {proto} {addr}: {e}{hint}")
-            }
+            StartError::Bind(proto, addr, e) => write_aws_bind_error(f, proto, *addr, e),
             StartError::ReplySocket(e) => write!(f, "{e}"),
             StartError::Thread(e) => write!(f, "cannot start the UDP reader: {e}"),
         }

@@ -337,16 +337,24 @@ impl std::fmt::Display for ReplySocketError {
                 "the hosts mix IPv4 and IPv6 addresses, but an IPv6 socket ({at}) does not \
                  carry IPv4 here (net.ipv6.bindv6only = 1): give the AWS and the back-ends one family"
             ),
-            ReplySocketError::Bind(at, e) => write!(
-                f,
-                "cannot bind UDP {at}: {e}{}",
-                bind_hint(e, "aws", "OFFLOAD_HOST_AWS")
-            ),
+            ReplySocketError::Bind(at, e) => write_aws_bind_error(f, "UDP", *at, e),
         }
     }
 }
 
 impl std::error::Error for ReplySocketError {}
+
+/// The AWS's message for a socket it could not bind: `cannot bind TCP|UDP ADDR: ERROR`
+/// and what to check ([`bind_hint`]).
+pub fn write_aws_bind_error(
+    f: &mut std::fmt::Formatter<'_>,
+    proto: &str,
+    at: SocketAddr,
+    e: &io::Error,
+) -> std::fmt::Result {
+    let hint = bind_hint(e, "aws", "OFFLOAD_HOST_AWS");
+    write!(f, "cannot bind {proto} {at}: {e}{hint}")
+}
 
 /// Binds the AWS's UDP socket where [`reply_socket`] says; returns it with the
 /// back-ends' addresses as it names them.
