@@ -10,6 +10,7 @@ use offload_core::dispatch::JobError;
 use offload_core::reduce::Accumulator;
 use offload_core::sim::{Faults, Outcome, Scenario, Trouble, World};
 use offload_core::split::{split, Part};
+use offload_core::transfer::MAX_RTO_US;
 use offload_core::Op;
 
 #[derive(Arbitrary, Debug)]
@@ -64,10 +65,12 @@ fuzz_target!(|input: Input| {
         },
     };
     sc.latency_us = u64::from(input.latency % 20_000) + 1;
-    // A back-end is declared silent after 60 s without progress: at 40% loss each way
-    // and a 1 s retransmission cap that is 60 tries failing at 64% each (1 in 10^11),
-    // so a timeout of a working back-end is a bug, not bad luck.
-    sc.limits.backend_timeout = std::time::Duration::from_secs(60);
+    // A back-end is declared silent after so long without progress that a working one
+    // times out with a chance under 1 in 10^12. Truncation loses a datagram as surely as a
+    // drop, so a round trip succeeds with q = ((1 - drop)(1 - truncate))^2 (13% at 40% of
+    // each, ignoring the help of duplicates), and tries come at most one per MAX_RTO
+    // (no round trip measured yet): n tries fail together with (1 - q)^n.
+    sc.limits.backend_timeout = silent_after(sc.faults);
     sc.deadline_us = 3_600_000_000;
     // SAFETY: libFuzzer runs the target on one thread; WORLD has no other user.
     let world = unsafe { &mut *core::ptr::addr_of_mut!(WORLD) };
@@ -93,3 +96,13 @@ fuzz_target!(|input: Input| {
         (_, other) => panic!("{sc:?}: {other:?} after {} us", r.elapsed_us),
     }
 });
+
+/// The back-end timeout for these faults: enough tries at one per `MAX_RTO_US` that all
+/// failing has a chance under 1 in 10^12; never under 60 s.
+fn silent_after(f: Faults) -> std::time::Duration {
+    let keep = |p: u8| 1.0 - f64::from(p) / 100.0;
+    let q = (keep(f.drop) * keep(f.truncate)).powi(2);
+    let tries = (1e-12f64.ln() / (1.0 - q).ln()).ceil();
+    let secs = tries * MAX_RTO_US as f64 / 1e6;
+    std::time::Duration::from_secs((secs as u64).max(60))
+}
