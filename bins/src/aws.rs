@@ -47,8 +47,8 @@ const DRAIN: Duration = Duration::from_secs(2);
 const MAX_WAITING: usize = 1024;
 /// Frames per offloaded send: 44 x 1472 = 64,768 bytes, under UDP's 65,507-byte limit.
 const GSO_FRAMES: usize = 44;
-/// Longest reply a back-end sends (acks and results are 48 bytes).
-const REPLY_MAX: usize = 64;
+/// Longest reply a back-end sends.
+const REPLY_MAX: usize = offload_core::wire::MAX_REPLY;
 
 /// Why the AWS could not start.
 #[derive(Debug)]

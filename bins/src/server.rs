@@ -10,7 +10,7 @@ use crate::messages::{say, server_boot, server_received, server_reduced, server_
 use crate::net::{bind_hint, is_timeout, now, tune_udp};
 use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::split::Part;
-use offload_core::wire::{Epoch, MAX_DATAGRAM};
+use offload_core::wire::{Epoch, MAX_DATAGRAM, MAX_REPLY};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -114,7 +114,7 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
         aws,
     };
     let mut buf = vec![0u8; MAX_DATAGRAM + 1];
-    let mut out = [0u8; 64];
+    let mut out = [0u8; MAX_REPLY];
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
     let mut failures = 0u32;
     loop {

@@ -185,8 +185,8 @@ impl<'s, P: Copy + Eq, const W: usize> Backend<'s, P, W> {
         n
     }
 
-    /// Handles one datagram from `peer`, writing any reply into `out` (48 bytes hold
-    /// every reply a back-end sends).
+    /// Handles one datagram from `peer`, writing any reply into `out`
+    /// ([`crate::wire::MAX_REPLY`] bytes hold every reply a back-end sends).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -362,7 +362,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::wide::I192;
-    use crate::wire::{emit_data, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
+    use crate::wire::{emit_data, MAX_DATAGRAM, MAX_REPLY, SACK_BITS};
     use std::vec::Vec;
 
     const EPOCH: Epoch = Epoch(0x5a5a);
@@ -377,7 +377,7 @@ mod tests {
     fn reduces_jobs_side_by_side_and_answers_again() {
         let mut slots: [JobSlot<u8, 8>; 2] = [JobSlot::EMPTY; 2];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         let t = Instant(0);
         assert_eq!(
             be.handle_datagram(t, 1, &data(10, 0, Op::Sum, false, &[1, 2]), &mut out),
@@ -466,13 +466,13 @@ mod tests {
     fn garbage_and_contradictions_are_dropped() {
         let mut slots = [JobSlot::<u8, 8>::EMPTY];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         let t = Instant(0);
         assert!(matches!(
             be.handle_datagram(t, 1, b"hello", &mut out),
             Handled::Discarded(Discard::Malformed(_))
         ));
-        let mut ack = [0u8; 48];
+        let mut ack = [0u8; MAX_REPLY];
         Frame::Ack {
             job: JobId(1),
             cum: 0,
@@ -503,7 +503,7 @@ mod tests {
         let mut slots = [JobSlot::<u8, 8>::EMPTY; 2];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
         be.accept_only_from(7);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         for stranger in [1u8, 2, 3] {
             let d = data(u32::from(stranger), 0, Op::Sum, false, &[1]);
             assert_eq!(
@@ -527,7 +527,7 @@ mod tests {
         let xs: Vec<i64> = (0..FRAMES as i64 * 3).map(|i| i * i - 500).collect();
         let mut slots = [JobSlot::<u8, 512>::EMPTY];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         // Reverse order, then everything again: the first frame arrives last.
         let order: Vec<u32> = (0..FRAMES).rev().chain(0..FRAMES).collect();
         let mut completed = None;
@@ -557,15 +557,17 @@ mod tests {
         );
         assert_eq!(stats.frames, FRAMES);
         // Per-job state is bytes, not a window of frames.
-        assert!(core::mem::size_of::<JobSlot<u8, 512>>() < 200);
-        assert!(core::mem::size_of::<JobSlot<u8, 512>>() < MAX_VALUES);
+        // The receiver's bitmap (SACK_BYTES) and under 150 bytes besides, at any window.
+        let slot = core::mem::size_of::<JobSlot<u8, 512>>();
+        assert!(slot < crate::wire::SACK_BYTES + 150, "{slot}");
+        assert_eq!(slot, core::mem::size_of::<JobSlot<u8, 4>>());
     }
 
     #[test]
     fn a_frame_flagged_ack_now_is_acknowledged_at_once() {
         let mut slots = [JobSlot::<u8, 64>::EMPTY];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         // In order and under the ack interval: no ack.
         let h = be.handle_datagram(Instant(0), 1, &data(5, 0, Op::Sum, false, &[1]), &mut out);
         assert_eq!(h, Handled::Taken { reply: 0 });
@@ -573,7 +575,7 @@ mod tests {
         let mut probe = data(5, 1, Op::Sum, false, &[2]);
         crate::wire::set_ack_now(&mut probe, true);
         let h = be.handle_datagram(Instant(1), 1, &probe, &mut out);
-        assert_eq!(h, Handled::Taken { reply: 48 });
+        assert_eq!(h, Handled::Taken { reply: MAX_REPLY });
         assert!(matches!(
             Frame::parse(&out),
             Ok(Frame::Ack {
@@ -585,7 +587,7 @@ mod tests {
         ));
         // Counted once: a repeat of it is a duplicate, acked at once too.
         let h = be.handle_datagram(Instant(2), 1, &probe, &mut out);
-        assert_eq!(h, Handled::Taken { reply: 48 });
+        assert_eq!(h, Handled::Taken { reply: MAX_REPLY });
         let d = data(5, 2, Op::Sum, true, &[3]);
         let Handled::Completed { result, .. } = be.handle_datagram(Instant(3), 1, &d, &mut out)
         else {
@@ -598,7 +600,7 @@ mod tests {
     fn frames_beyond_the_bitmap_are_dropped_and_counted() {
         let mut slots = [JobSlot::<u8, 8>::EMPTY];
         let mut be = Backend::new(&mut slots, 1_000, EPOCH);
-        let mut out = [0u8; 48];
+        let mut out = [0u8; MAX_REPLY];
         let far = SACK_BITS as u32 + 1;
         let h = be.handle_datagram(
             Instant(0),
@@ -606,7 +608,7 @@ mod tests {
             &data(4, far, Op::Max, false, &[99]),
             &mut out,
         );
-        assert!(matches!(h, Handled::Taken { reply: 48 }), "{h:?}");
+        assert!(matches!(h, Handled::Taken { reply: MAX_REPLY }), "{h:?}");
         let d = data(4, far - 1, Op::Max, true, &[5]);
         be.handle_datagram(Instant(0), 1, &d, &mut out);
         let mut done = None;

@@ -25,7 +25,7 @@ pub mod wire;
 /// Data frames in flight per back-end per job on the host programs: the AWS's send
 /// window and the back-ends' receive window. Defined once here for both ends; a chip
 /// may choose a smaller window (it is a const generic everywhere in the core).
-pub const WINDOW: usize = 256;
+pub const WINDOW: usize = 512;
 
 pub use op::Op;
 pub use reduce::{Accumulator, Reduction};

@@ -18,7 +18,7 @@ use crate::op::Op;
 use crate::reduce::Reduction;
 use crate::split::Part;
 use crate::transfer::{Instant, SenderStats};
-use crate::wire::{emit_data, Epoch, Frame, JobId, MAX_DATAGRAM, MAX_VALUES};
+use crate::wire::{emit_data, Epoch, Frame, JobId, MAX_DATAGRAM, MAX_REPLY, MAX_VALUES};
 use core::time::Duration;
 
 /// Percent chances (0 to 100) of each fault, per datagram and direction.
@@ -146,7 +146,7 @@ pub struct Report {
     pub parts: [Option<Reduction>; 3],
 }
 
-/// A reply in flight to the AWS (acks, results and errors are at most 48 bytes).
+/// A reply in flight to the AWS (acks, results and errors: at most `MAX_REPLY` bytes).
 #[derive(Clone, Copy)]
 struct InFlight {
     at: Instant,
@@ -155,7 +155,7 @@ struct InFlight {
     bytes: [u8; REPLY_MAX],
 }
 
-const REPLY_MAX: usize = 48;
+const REPLY_MAX: usize = MAX_REPLY;
 
 impl InFlight {
     const NONE: Option<InFlight> = None;

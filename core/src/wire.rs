@@ -25,8 +25,9 @@ use core::fmt;
 
 /// First two bytes of every frame.
 pub const MAGIC: u16 = 0x4F46;
-/// Protocol version this crate speaks.
-pub const VERSION: u8 = 1;
+/// Protocol version this crate speaks: 2 since acks carry a 512-bit SACK (80 bytes; 48
+/// with the 256-bit SACK of version 1), so the two never mistake each other's acks.
+pub const VERSION: u8 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Largest datagram: Ethernet MTU 1500 - IPv4 header 20 - UDP header 8.
@@ -34,9 +35,12 @@ pub const MAX_DATAGRAM: usize = 1472;
 /// Numbers per data frame: (1472 - 16) / 8.
 pub const MAX_VALUES: usize = (MAX_DATAGRAM - HEADER_LEN) / 8;
 /// Bytes of selective-acknowledgement bitmap in an ack frame.
-pub const SACK_BYTES: usize = 32;
+pub const SACK_BYTES: usize = 64;
 /// Sequence numbers a selective ack can describe beyond the cumulative one.
 pub const SACK_BITS: usize = SACK_BYTES * 8;
+/// The longest datagram a back-end sends: an ack (80 bytes; results are 48, errors 16).
+/// A buffer of this size holds any reply.
+pub const MAX_REPLY: usize = field::ACK_SACK.end;
 
 /// Byte positions of every field, the one place they are written down (smoltcp's
 /// `field` modules are the model). Ranges index a whole frame.
@@ -81,7 +85,7 @@ pub mod field {
     /// Request: the count of numbers that follow.
     pub const REQUEST_TOTAL: Field = 16..24;
     /// Ack: the selective-acknowledgement bitmap.
-    pub const ACK_SACK: Field = 16..48;
+    pub const ACK_SACK: Field = BODY..BODY + super::SACK_BYTES;
     /// Result: numbers reduced.
     pub const RESULT_COUNT: Field = 16..24;
     /// Result: the value, 24-byte two's complement.
@@ -174,8 +178,14 @@ impl ErrorCode {
 pub struct Epoch(pub u16);
 
 /// Selective-acknowledgement bitmap: bit `i` set means sequence `cum + 1 + i` arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sack(pub [u8; SACK_BYTES]);
+
+impl Default for Sack {
+    fn default() -> Self {
+        Sack([0; SACK_BYTES])
+    }
+}
 
 impl Sack {
     /// Whether bit `i` is set (false past the end).
@@ -866,7 +876,7 @@ mod tests {
         // The layout as the README writes it, byte for byte (independent of `field`).
         assert_eq!(
             &buf[..16],
-            &[0x4f, 0x46, 1, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 182, 3, 0]
+            &[0x4f, 0x46, 2, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 182, 3, 0]
         );
         assert_eq!(&buf[16..24], &[0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!(buf[field::DATA_COUNT], [0, 182]);
@@ -984,8 +994,10 @@ mod tests {
     fn sack_bits() {
         let mut s = Sack::default();
         s.set(3);
-        s.set(400);
-        assert!(s.get(3) && !s.get(2) && !s.get(400));
+        s.set(511);
+        s.set(512);
+        assert!(s.get(3) && !s.get(2) && s.get(511) && !s.get(512));
+        assert_eq!(s.0[SACK_BYTES - 1], 1);
         assert_eq!(s.0[0], 0b0001_0000);
     }
 }

@@ -254,7 +254,7 @@ fn receiver_rejects_contradictions_and_suppresses_duplicates() {
     assert_eq!(rx.handle(3, false), Accepted::Inconsistent);
     assert_eq!(rx.handle(1, true), Accepted::Inconsistent);
     assert_eq!(rx.handle(2, true), Accepted::Duplicate);
-    assert_eq!(rx.handle(300, false), Accepted::OutOfWindow);
+    assert_eq!(rx.handle(600, false), Accepted::OutOfWindow);
     let ack = rx.poll_ack().unwrap();
     assert_eq!((ack.cum, ack.complete), (0, false));
     assert!(ack.sack.get(1) && !ack.sack.get(0));
@@ -333,10 +333,11 @@ fn bitmap_receiver_matches_a_set() {
 
 #[test]
 fn receiver_state_is_bytes_whatever_the_window() {
-    assert!(core::mem::size_of::<Receiver<257>>() <= 80);
+    // The bitmap of SACK_BITS, and under 48 bytes besides.
+    assert!(core::mem::size_of::<Receiver<513>>() <= crate::wire::SACK_BYTES + 48);
     assert_eq!(
         core::mem::size_of::<Receiver<4>>(),
-        core::mem::size_of::<Receiver<257>>()
+        core::mem::size_of::<Receiver<513>>()
     );
     assert_eq!(Receiver::<4>::ACK_EVERY, 1);
     assert_eq!(Receiver::<8>::ACK_EVERY, 2);
@@ -540,26 +541,45 @@ fn filling_a_gap_is_acknowledged_at_once() {
     assert!(rx.poll_ack().is_none());
 }
 
-#[test]
-fn frames_beyond_a_gap_are_acknowledged_every_dup_threshold() {
-    let mut rx: Receiver<64> = Receiver::new();
-    // Frame 0 lost: 1 opens the gap (told at once), then every third frame beyond it,
-    // which is when the sender resends what they overtook, and its duplicates at once.
-    let acked: std::vec::Vec<bool> = (1..=7)
-        .map(|seq| {
+/// Which of frames 1..=17 a receiver acks when frame 0 is lost.
+fn acked_beyond_a_gap<const W: usize>(rx: &mut Receiver<W>) -> Vec<u32> {
+    (1..=17)
+        .filter(|&seq| {
             assert_eq!(rx.handle(seq, false), Accepted::New);
             rx.poll_ack().is_some()
         })
-        .collect();
-    assert_eq!(acked, [true, false, false, true, false, false, true]);
-    assert_eq!(DUP_THRESHOLD, 3);
+        .collect()
+}
+
+#[test]
+fn frames_beyond_a_gap_are_acknowledged_every_ack_beyond_gap() {
+    // A narrow window: the gap is told when it opens, then every third frame beyond
+    // it, which is when the sender resends what they overtook.
+    assert_eq!(Receiver::<64>::ACK_BEYOND_GAP, DUP_THRESHOLD);
+    assert_eq!(
+        acked_beyond_a_gap(&mut Receiver::<64>::new()),
+        [1, 4, 7, 10, 13, 16]
+    );
+    // The AWS's wide window: every eighth.
+    assert_eq!(Receiver::<{ crate::WINDOW }>::ACK_BEYOND_GAP, 8);
+    let mut rx: Receiver<{ crate::WINDOW }> = Receiver::new();
+    assert_eq!(acked_beyond_a_gap(&mut rx), [1, 9, 17]);
+    // Duplicates are told at once.
     assert_eq!(rx.handle(5, false), Accepted::Duplicate);
     let ack = rx.poll_ack().unwrap();
-    assert_eq!((ack.cum, ack.sack.get(0), ack.sack.get(6)), (0, true, true));
-    // The last frame beyond a gap is told at once.
-    assert_eq!(rx.handle(8, true), Accepted::New);
+    assert_eq!(
+        (ack.cum, ack.sack.get(0), ack.sack.get(16)),
+        (0, true, true)
+    );
+    // The last frame beyond a gap is told at once, and from then on every frame: what
+    // still comes repairs the tail, and no later frames will carry the news.
+    assert_eq!(rx.handle(20, true), Accepted::New);
+    assert!(rx.poll_ack().is_some());
+    assert_eq!(rx.handle(19, false), Accepted::New);
     assert!(rx.poll_ack().is_some());
     assert_eq!(rx.handle(0, false), Accepted::New);
+    assert!(rx.poll_ack().is_some());
+    assert_eq!(rx.handle(18, false), Accepted::New);
     assert!(rx.poll_ack().unwrap().complete);
 }
 
@@ -640,8 +660,9 @@ fn round_trips_are_timed_by_the_newest_frame_or_the_probe_not_by_held_acks() {
 #[test]
 fn an_unanswered_probe_is_followed_by_two() {
     let mut tx: Sender<8> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    // Mid-stream (the last frame is still to come).
     for i in 0..4 {
-        tx.push(&[i], i == 3).unwrap();
+        tx.push(&[i], false).unwrap();
     }
     drain_seqs(&mut tx, Instant(0));
     // First timeout: one probe, the oldest (most often the peer is only silent).
@@ -653,6 +674,32 @@ fn an_unanswered_probe_is_followed_by_two() {
     tx.handle_timeout(d);
     assert_eq!(drain_flagged(&mut tx, d), [(0, true), (3, false)]);
     assert_eq!(tx.stats().timeouts, 2);
+}
+
+#[test]
+fn at_the_end_of_the_stream_a_timeout_resends_the_oldest_missing_frames() {
+    let mut tx: Sender<16> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..10 {
+        tx.push(&[i], i == 9).unwrap();
+    }
+    drain_seqs(&mut tx, Instant(0));
+    // 0-1 arrived, 3 and 6 too: 2, 4, 5, 7, 8, 9 are missing and no new frame will come.
+    let mut sack = Sack::default();
+    sack.set(0);
+    sack.set(3);
+    tx.handle_ack(Instant(400), 2, &sack).unwrap();
+    // Frame 2, overtaken by 3 and 6, is resent at once; then nothing is heard.
+    assert_eq!(drain_seqs(&mut tx, Instant(400)), [2]);
+    let d = Instant(1_000_000);
+    tx.handle_timeout(d);
+    // The probe (the oldest, flagged) and the next TAIL_BURST - 1 missing frames.
+    assert_eq!(TAIL_BURST, 4);
+    assert_eq!(
+        drain_flagged(&mut tx, d),
+        [(2, true), (4, false), (5, false), (7, false)]
+    );
+    let s = tx.stats();
+    assert_eq!((s.timeouts, s.sack_resent, s.timeout_resent), (1, 1, 4));
 }
 
 #[test]

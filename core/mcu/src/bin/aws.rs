@@ -13,7 +13,9 @@ use cortex_m_semihosting::hprintln;
 use offload_core::dispatch::{Dispatch, Event, Limits, Request};
 use offload_core::transfer::Instant;
 use offload_core::wide::I192;
-use offload_core::wire::{emit_data, Epoch, Frame, JobId, Sack, MAX_DATAGRAM, MAX_VALUES};
+use offload_core::wire::{
+    emit_data, Epoch, Frame, JobId, Sack, MAX_DATAGRAM, MAX_REPLY, MAX_VALUES,
+};
 use offload_core::Op;
 use offload_mcu::expected::{Expect, FULL_JOB, FULL_SEED, SEED_JOB, SEED_NUMBERS};
 use offload_mcu::rng::SplitMix64;
@@ -26,16 +28,16 @@ const LIMITS: Limits = Limits {
 };
 
 static mut DISPATCH: Dispatch<W> = Dispatch::new();
-/// The client's frame, the AWS's datagram, and the replies (48 bytes at most).
+/// The client's frame, the AWS's datagram, and the replies (`MAX_REPLY` bytes at most).
 static mut CLIENT: [u8; MAX_DATAGRAM] = [0; MAX_DATAGRAM];
 static mut DATAGRAM: [u8; MAX_DATAGRAM] = [0; MAX_DATAGRAM];
-static mut REPLY: [u8; 64] = [0; 64];
+static mut REPLY: [u8; MAX_REPLY] = [0; MAX_REPLY];
 static mut VALUES: [i64; MAX_VALUES] = [0; MAX_VALUES];
 
 struct Bufs {
     client: &'static mut [u8; MAX_DATAGRAM],
     datagram: &'static mut [u8; MAX_DATAGRAM],
-    reply: &'static mut [u8; 64],
+    reply: &'static mut [u8; MAX_REPLY],
     values: &'static mut [i64; MAX_VALUES],
 }
 

@@ -13,7 +13,7 @@ use cortex_m_semihosting::hprintln;
 use offload_core::backend::{Backend, Handled, JobSlot};
 use offload_core::transfer::Instant;
 use offload_core::wide::I192;
-use offload_core::wire::{emit_data, Epoch, JobId, MAX_DATAGRAM, MAX_VALUES};
+use offload_core::wire::{emit_data, Epoch, JobId, MAX_DATAGRAM, MAX_REPLY, MAX_VALUES};
 use offload_core::Op;
 use offload_mcu::expected::{FULL_JOB, FULL_SEED};
 use offload_mcu::rng::SplitMix64;
@@ -27,9 +27,9 @@ const GOAL: usize = 8 * 1024;
 
 static mut SLOT_TABLE: [JobSlot<u8, W>; SLOTS] = [JobSlot::EMPTY; SLOTS];
 static mut BACKEND: MaybeUninit<Backend<'static, u8, W>> = MaybeUninit::uninit();
-/// The one incoming datagram buffer, and the reply (acks and results are 48 bytes).
+/// The one incoming datagram buffer, and the reply (`MAX_REPLY` bytes hold any).
 static mut DATAGRAM: [u8; MAX_DATAGRAM] = [0; MAX_DATAGRAM];
-static mut REPLY: [u8; 64] = [0; 64];
+static mut REPLY: [u8; MAX_REPLY] = [0; MAX_REPLY];
 /// The test driver's numbers for one frame (not part of the back-end's budget).
 static mut VALUES: [i64; MAX_VALUES] = [0; MAX_VALUES];
 
