@@ -881,13 +881,14 @@ impl<const W: usize> Receiver<W> {
     };
 
     /// While a gap is open, frames beyond it between acknowledgements: `DUP_THRESHOLD`
-    /// (when the sender resends what they overtook) for windows up to 192 frames, up to 8
-    /// for wider ones. At 10% loss a gap is open almost all the time, so this sets the ack
+    /// (when the sender resends what they overtook) for windows under 256 frames, then one
+    /// more per 64 frames of window, at most 8 (from 512). At 10% loss a gap is open almost all the time, so this sets the ack
     /// rate of a wide window: one per `DUP_THRESHOLD` frames was five times the acks of a
     /// clean job (1,800 per 5,500-frame part, through a relay whose every datagram costs
     /// time), and every 8 halves that while the sender learns of a loss at most 8 frames
     /// later, a small part of its window. A narrow window (8 on a chip) has no frames to
-    /// spare: waiting for 8 there left losses to the timeout (40% of 30%-loss jobs failed).
+    /// spare: waiting for 8 there left losses to the timeout (in 300 seeded simulated
+    /// 30%-loss jobs at window 8, 120 hit the 1 s back-end timeout, against 56 with 3).
     pub const ACK_BEYOND_GAP: u32 = {
         let per_64 = Sender::<W>::CAPACITY / 64;
         if per_64 < DUP_THRESHOLD {
