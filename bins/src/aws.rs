@@ -20,7 +20,7 @@ use offload_core::dispatch::{
     parse_request, Dispatch, Event, Limits, Refusal, Request, CLIENT_FRAME_MAX,
 };
 use offload_core::split::Part;
-use offload_core::wire::{Header, JobId, MAX_DATAGRAM};
+use offload_core::wire::{Header, JobId, MAX_DATAGRAM, MAX_REPLY};
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -47,8 +47,6 @@ const DRAIN: Duration = Duration::from_secs(2);
 const MAX_WAITING: usize = 1024;
 /// Frames per offloaded send: 44 x 1472 = 64,768 bytes, under UDP's 65,507-byte limit.
 const GSO_FRAMES: usize = 44;
-/// Longest reply a back-end sends.
-const REPLY_MAX: usize = offload_core::wire::MAX_REPLY;
 
 /// Why the AWS could not start.
 #[derive(Debug)]
@@ -84,7 +82,7 @@ impl From<ConfigError> for StartError {
 struct Reply {
     part: Part,
     len: usize,
-    bytes: [u8; REPLY_MAX],
+    bytes: [u8; MAX_REPLY],
 }
 
 type Registry = Mutex<HashMap<JobId, SyncSender<Reply>>>;
@@ -223,7 +221,7 @@ fn read_replies(shared: &Shared) {
             continue;
         };
         let job = match Header::parse(&buf[..n]) {
-            Ok(h) if n <= REPLY_MAX => h.job,
+            Ok(h) if n <= MAX_REPLY => h.job,
             Ok(_) => {
                 crate::debug!(shared.cfg, "aws: dropped a {n}-byte datagram from {src}");
                 continue;
@@ -236,7 +234,7 @@ fn read_replies(shared: &Shared) {
         let mut reply = Reply {
             part,
             len: n,
-            bytes: [0; REPLY_MAX],
+            bytes: [0; MAX_REPLY],
         };
         reply.bytes[..n].copy_from_slice(&buf[..n]);
         let sender = shared

@@ -152,10 +152,8 @@ struct InFlight {
     at: Instant,
     part: Part,
     len: u8,
-    bytes: [u8; REPLY_MAX],
+    bytes: [u8; MAX_REPLY],
 }
-
-const REPLY_MAX: usize = MAX_REPLY;
 
 impl InFlight {
     const NONE: Option<InFlight> = None;
@@ -439,7 +437,7 @@ impl<const W: usize, const Q: usize> World<W, Q> {
         let (Some(slots), Some(&epoch)) = (self.slots.get_mut(i), run.epochs.get(i)) else {
             return;
         };
-        let mut out = [0u8; REPLY_MAX];
+        let mut out = [0u8; MAX_REPLY];
         let source = if held { &self.held_bytes } else { &self.buf };
         let datagram = source.get(..len).unwrap_or(&[]);
         let mut backend = Backend::new(slots, EXPIRY_US, epoch);
@@ -478,7 +476,7 @@ impl<const W: usize, const Q: usize> World<W, Q> {
                 at: run.now.plus(delay),
                 part,
                 len: len as u8,
-                bytes: [0; REPLY_MAX],
+                bytes: [0; MAX_REPLY],
             };
             crate::wire::put(&mut slot.bytes, 0, bytes.get(..len).unwrap_or(&[]));
             // A full queue drops the reply, as a full socket buffer would.

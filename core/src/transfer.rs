@@ -839,6 +839,17 @@ impl Seen {
     }
 }
 
+/// `x` within `lo..=hi` (`Ord::clamp` is not `const`).
+const fn clamp(x: u32, lo: u32, hi: u32) -> u32 {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
 /// Receiving side of one stream: counts each data frame exactly once, in any order.
 ///
 /// It keeps no frames, only which sequence numbers arrived: the cumulative point plus
@@ -869,36 +880,19 @@ impl<const W: usize> Receiver<W> {
     pub const CAPACITY: u32 = SACK_BITS as u32 + 1;
     /// In-order frames between acknowledgements when nothing is amiss: a quarter of
     /// the sender's window, 1 to 16.
-    pub const ACK_EVERY: u32 = {
-        let quarter = Sender::<W>::CAPACITY / 4;
-        if quarter == 0 {
-            1
-        } else if quarter > 16 {
-            16
-        } else {
-            quarter
-        }
-    };
+    pub const ACK_EVERY: u32 = clamp(Sender::<W>::CAPACITY / 4, 1, 16);
 
     /// While a gap is open, frames beyond it between acknowledgements: `DUP_THRESHOLD`
-    /// (when the sender resends what they overtook) for windows under 256 frames, then one
-    /// more per 64 frames of window, at most 8 (from 512). At 10% loss a gap is open almost all the time, so this sets the ack
-    /// rate of a wide window: one per `DUP_THRESHOLD` frames was five times the acks of a
-    /// clean job (1,800 per 5,500-frame part, through a relay whose every datagram costs
-    /// time), and every 8 halves that while the sender learns of a loss at most 8 frames
-    /// later, a small part of its window. A narrow window (8 on a chip) has no frames to
-    /// spare: waiting for 8 there left losses to the timeout (in 300 seeded simulated
-    /// 30%-loss jobs at window 8, 120 hit the 1 s back-end timeout, against 56 with 3).
-    pub const ACK_BEYOND_GAP: u32 = {
-        let per_64 = Sender::<W>::CAPACITY / 64;
-        if per_64 < DUP_THRESHOLD {
-            DUP_THRESHOLD
-        } else if per_64 > 8 {
-            8
-        } else {
-            per_64
-        }
-    };
+    /// (when the sender resends what they overtook) for windows under 256 frames, then
+    /// one more per 64 frames of window, at most 8 (from 512). At 10% loss a gap is open
+    /// almost all the time, so this sets the ack rate of a wide window: one per
+    /// `DUP_THRESHOLD` frames was five times the acks of a clean job (1,800 per
+    /// 5,500-frame part, through a relay whose every datagram costs time), and every 8
+    /// halves that while the sender learns of a loss at most 8 frames later, a small part
+    /// of its window. A narrow window (8 on a chip) has no frames to spare: waiting for 8
+    /// there left losses to the timeout (in 300 seeded simulated 30%-loss jobs at window
+    /// 8, 120 hit the 1 s back-end timeout, against 56 with 3).
+    pub const ACK_BEYOND_GAP: u32 = clamp(Sender::<W>::CAPACITY / 64, DUP_THRESHOLD, 8);
 
     /// A receiver expecting sequence number 0.
     pub const fn new() -> Self {
