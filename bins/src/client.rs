@@ -145,7 +145,10 @@ fn run() -> Result<(), ClientError> {
     let op = parse_args()?;
     let cfg = Config::from_env().map_err(|e| ClientError::Config(e.0))?;
     say(&client_boot());
-    let (file, valid) = validate()?;
+    // Both passes' read buffers, allocated once: the client's memory is the same for
+    // every file and every run.
+    let mut bufs = [vec![0u8; CHUNK], vec![0u8; CHUNK]];
+    let (file, valid) = validate(&mut bufs)?;
     let total = valid.digest.count;
     let mut stream = connect(&cfg)?;
     send_request(&mut stream, &cfg, op, total)?;
@@ -155,7 +158,7 @@ fn run() -> Result<(), ClientError> {
     let answer_wait = cfg.backend_timeout * 2 + Duration::from_secs(10);
     let job = await_accept(&mut stream, answer_wait)?;
     crate::debug!(cfg, "client: the AWS accepted the request as job {job}");
-    match stream_numbers(&mut stream, &cfg, op, &file, &valid) {
+    match stream_numbers(&mut stream, &cfg, op, &file, &mut bufs[0], &valid) {
         Ok(()) => {}
         // Close without the last frame: the AWS abandons the job.
         Err(e @ ClientError::Changed) => return Err(e),
@@ -338,11 +341,11 @@ enum RangeError {
 /// Positioned reads: two threads may read one open file at once.
 fn read_range<S: Sink>(
     file: &File,
+    buf: &mut [u8],
     start: u64,
     len: Option<u64>,
     sink: &mut S,
 ) -> Result<(u64, u64), RangeError> {
-    let mut buf = vec![0u8; CHUNK];
     // A byte order mark is skipped only at the start of the file, not of its second half.
     let mut lines = if start == 0 {
         LineReader::new()
@@ -515,42 +518,39 @@ struct Validated {
     digest: Digest,
 }
 
-/// Files from this size on are checked by two threads, one half each: the servers are
-/// idle during this pass, so the second core is free.
-const PARALLEL_FROM: u64 = 8 << 20;
-
 /// Where the second half starts: just after the first line end at or past the middle.
-fn split_point(file: &File, len: u64) -> Option<u64> {
+fn split_point(file: &File, probe: &mut [u8], len: u64) -> Option<u64> {
     let mid = len / 2;
-    let mut probe = vec![0u8; 64 << 10];
-    let n = file.read_at(&mut probe, mid).ok()?;
+    let n = file.read_at(probe, mid).ok()?;
     let nl = probe[..n].iter().position(|&b| b == b'\n')?;
     Some(mid + nl as u64 + 1)
 }
 
 /// First pass: every line valid; how many numbers, and their digest.
-fn validate() -> Result<(File, Validated), ClientError> {
+fn validate(bufs: &mut [Vec<u8>; 2]) -> Result<(File, Validated), ClientError> {
     let (file, id) = open_input()?;
     let _bar = crate::progress::Bar::start("checking", id.size);
-    let split = if id.size >= PARALLEL_FROM {
-        split_point(&file, id.size)
-    } else {
-        None
-    };
+    // Two threads check one half each, whatever the size: the servers are idle during
+    // this pass, so the second core is free, and the client's memory (a second stack
+    // and read buffer) is then the same for every file, not larger from some size on.
+    // Only a file with no line end past its middle is checked by one thread.
+    let [buf, buf2] = bufs;
+    let split = split_point(&file, buf, id.size);
     let digest = match split {
         None => {
             let mut d = Digest::EMPTY;
-            read_range(&file, 0, None, &mut d)?;
+            read_range(&file, buf, 0, None, &mut d)?;
             d
         }
         Some(at) => {
             let (first, rest) = std::thread::scope(|s| {
                 let h = s.spawn(|| {
                     let mut d = Digest::EMPTY;
-                    read_range(&file, at, None, &mut d).map(|_| d)
+                    read_range(&file, buf2, at, None, &mut d).map(|_| d)
                 });
                 let mut d = Digest::EMPTY;
-                let first = read_range(&file, 0, Some(at), &mut d).map(|(lines, _)| (lines, d));
+                let first =
+                    read_range(&file, buf, 0, Some(at), &mut d).map(|(lines, _)| (lines, d));
                 (first, h.join())
             });
             // The first half's error comes first; the second's is renumbered after it.
@@ -682,6 +682,7 @@ fn stream_numbers(
     cfg: &Config,
     op: Op,
     file: &File,
+    buf: &mut [u8],
     valid: &Validated,
 ) -> Result<(), ClientError> {
     let _bar = crate::progress::Bar::start("sending", valid.id.size);
@@ -705,7 +706,7 @@ fn stream_numbers(
         valid: valid.id,
         failed: None,
     };
-    let bytes = match read_range(file, 0, None, &mut s) {
+    let bytes = match read_range(file, buf, 0, None, &mut s) {
         Ok((_, bytes)) => bytes,
         // It was valid a moment ago.
         Err(RangeError::Line(_)) => return Err(ClientError::Changed),

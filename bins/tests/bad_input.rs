@@ -130,15 +130,33 @@ fn bad_environment_is_named() {
 }
 
 #[test]
-fn big_files_checked_in_two_halves_keep_true_line_numbers() {
+fn files_checked_in_two_halves_keep_true_line_numbers() {
     let mut c = Cluster::start();
-    // 1.2 million 8-byte lines: past the two-thread threshold (8 MiB).
+    // Every file is checked by two threads, one half each (split at the first line end
+    // past the middle), small ones too.
+    for (file, error) in [
+        (&b"1\n2\n3\nx\n"[..], "nums.csv:4: \"x\" is not an integer"),
+        (b"1\n2\nx\n4\n", "nums.csv:3: \"x\" is not an integer"),
+        (b"1\nx\n3\n4\n", "nums.csv:2: \"x\" is not an integer"),
+        (b"1\n\n\n\n\n\n\n+\n", "nums.csv:8: \"+\" is not an integer"),
+    ] {
+        assert_refused(&mut c, &["sum"], Some(file), error, 1);
+    }
+    // A byte order mark is skipped at the start of the file, and only there.
+    let bom = c.run("sum", b"\xef\xbb\xbf5\n6\n7\n");
+    assert_eq!(bom.stdout, client_lines("sum", 3, "18"), "{}", bom.stderr);
+    assert_refused(
+        &mut c,
+        &["sum"],
+        Some(b"5\n6\n\xef\xbb\xbf7\n"),
+        "nums.csv:3:",
+        1,
+    );
     let n = 1_200_000usize;
     let mut text: Vec<u8> = Vec::with_capacity(n * 8);
     for i in 0..n {
         text.extend_from_slice(format!("{:07}\n", i % 9_999_999).as_bytes());
     }
-    assert!(text.len() >= 8 << 20);
     let line_at = |text: &mut Vec<u8>, line: usize, what: &[u8; 7]| {
         let at = (line - 1) * 8;
         text[at..at + 7].copy_from_slice(what);
