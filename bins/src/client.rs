@@ -321,8 +321,8 @@ fn write_failed(e: io::Error, stall: Duration, silent: Duration, idle: Duration)
 
 /// Where the numbers of a pass go.
 trait Sink {
-    /// One number, in file order.
-    fn number(&mut self, x: i64);
+    /// The next numbers, in file order (a run of up to 64 from one block of the file).
+    fn numbers(&mut self, xs: &[i64]);
     /// Called after every chunk: an error stops the pass.
     fn check(&mut self) -> Result<(), ClientError>;
 }
@@ -367,12 +367,12 @@ fn read_range<S: Sink>(
         at += n as u64;
         crate::progress::advance(n);
         lines
-            .feed(&buf[..n], |_, x| sink.number(x))
+            .feed_runs(&buf[..n], |_, xs| sink.numbers(xs))
             .map_err(RangeError::Line)?;
         sink.check().map_err(RangeError::Other)?;
     }
     lines
-        .finish(|_, x| sink.number(x))
+        .finish(|_, x| sink.numbers(&[x]))
         .map_err(RangeError::Line)?;
     sink.check().map_err(RangeError::Other)?;
     Ok((lines.lines(), at - start))
@@ -412,12 +412,22 @@ impl Digest {
     /// Appends `x`.
     #[inline]
     pub fn push(&mut self, x: i64) {
-        // A bijection of x, so that numbers differing in a few high bits still differ
-        // in the low bits the polynomial carries furthest.
-        let x = x as u64;
-        let mixed = (x ^ (x >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        self.hash = self.hash.wrapping_mul(DIGEST_BASE).wrapping_add(mixed);
-        self.count += 1;
+        self.push_all(&[x]);
+    }
+
+    /// Appends every number of `xs`, in order.
+    #[inline]
+    pub fn push_all(&mut self, xs: &[i64]) {
+        let mut hash = self.hash;
+        for &x in xs {
+            // A bijection of x, so that numbers differing in a few high bits still
+            // differ in the low bits the polynomial carries furthest.
+            let x = x as u64;
+            let mixed = (x ^ (x >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+            hash = hash.wrapping_mul(DIGEST_BASE).wrapping_add(mixed);
+        }
+        self.hash = hash;
+        self.count += xs.len() as u64;
     }
 
     /// The digest of this sequence followed by the one `next` digested.
@@ -442,8 +452,8 @@ impl Digest {
 
 impl Sink for Digest {
     #[inline]
-    fn number(&mut self, x: i64) {
-        self.push(x);
+    fn numbers(&mut self, xs: &[i64]) {
+        self.push_all(xs);
     }
     fn check(&mut self) -> Result<(), ClientError> {
         Ok(())
@@ -618,6 +628,29 @@ impl Streamer<'_> {
         r.map_err(|e| write_failed(e, self.stall, self.silent, self.idle))
     }
 
+    /// Encodes the packed numbers as the next data frame: into `held` if it is the
+    /// `last`, else into `out`, which is written when it has no room for another.
+    fn emit(&mut self, last: bool) {
+        let into = if last {
+            &mut self.held[..]
+        } else {
+            &mut self.out[self.used..]
+        };
+        match emit_data(into, JobId(0), self.seq, self.op, last, &self.pack) {
+            Ok(n) if last => self.held_len = n,
+            Ok(n) => self.used += n,
+            Err(e) => {
+                self.failed
+                    .get_or_insert(ClientError::Protocol(e.to_string()));
+            }
+        }
+        self.seq = self.seq.wrapping_add(1);
+        self.pack.clear();
+        if self.used + MAX_DATAGRAM > self.out.len() {
+            self.flush();
+        }
+    }
+
     fn flush(&mut self) {
         if self.used > 0 && self.failed.is_none() {
             if let Err(e) = self.write(false) {
@@ -630,34 +663,22 @@ impl Streamer<'_> {
 
 impl Sink for Streamer<'_> {
     #[inline]
-    fn number(&mut self, x: i64) {
-        if self.sent == self.total {
+    fn numbers(&mut self, mut xs: &[i64]) {
+        if xs.len() as u64 > self.total - self.sent {
             // More numbers than the first pass counted.
             self.failed.get_or_insert(ClientError::Changed);
             return;
         }
-        self.pack.push(x);
-        self.digest.push(x);
-        self.sent += 1;
-        let last = self.sent == self.total;
-        if self.pack.len() == MAX_VALUES || last {
-            let into = if last {
-                &mut self.held[..]
-            } else {
-                &mut self.out[self.used..]
-            };
-            match emit_data(into, JobId(0), self.seq, self.op, last, &self.pack) {
-                Ok(n) if last => self.held_len = n,
-                Ok(n) => self.used += n,
-                Err(e) => {
-                    self.failed
-                        .get_or_insert(ClientError::Protocol(e.to_string()));
-                }
-            }
-            self.seq = self.seq.wrapping_add(1);
-            self.pack.clear();
-            if self.used + MAX_DATAGRAM > self.out.len() {
-                self.flush();
+        self.digest.push_all(xs);
+        while !xs.is_empty() {
+            let room = MAX_VALUES - self.pack.len();
+            let (now, rest) = xs.split_at(room.min(xs.len()));
+            xs = rest;
+            self.pack.extend_from_slice(now);
+            self.sent += now.len() as u64;
+            let last = self.sent == self.total;
+            if self.pack.len() == MAX_VALUES || last {
+                self.emit(last);
             }
         }
     }

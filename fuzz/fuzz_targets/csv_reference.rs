@@ -2,7 +2,7 @@
 //! whose values come from `i64::from_str`: the same numbers with the same line numbers,
 //! and the same first error on the same line, for any input cut into any chunks. The
 //! fast path and the early reporting of long or binary lines must never change an
-//! answer.
+//! answer; nor may `feed_runs`, which hands numbers over in runs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,6 +19,23 @@ fn read<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     let mut r = LineReader::new();
     for c in chunks {
         if let Err(e) = r.feed(c, |l, v| out.push((l, v))) {
+            return (out, Some(e));
+        }
+    }
+    let end = r.finish(|l, v| out.push((l, v))).err();
+    (out, end)
+}
+
+/// [`read`] through `feed_runs`: runs of numbers on consecutive lines.
+fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
+    let mut out = Vec::new();
+    let mut r = LineReader::new();
+    for c in chunks {
+        let fed = r.feed_runs(c, |first, vs| {
+            assert!(!vs.is_empty() && vs.len() <= 64, "a run of {}", vs.len());
+            out.extend((first..).zip(vs.iter().copied()));
+        });
+        if let Err(e) = fed {
             return (out, Some(e));
         }
     }
@@ -78,6 +95,11 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(
         chunked, whole,
         "chunking changed the outcome: sizes {sizes:?} x {scale}"
+    );
+    let runs = read_runs(chunks.iter().copied());
+    assert_eq!(
+        runs, whole,
+        "feed_runs differs from feed: sizes {sizes:?} x {scale}"
     );
 
     if let Some(e) = &whole.1 {
