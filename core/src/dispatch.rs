@@ -26,6 +26,9 @@ use arrayvec::ArrayVec;
 use core::fmt;
 use core::time::Duration;
 
+/// Bytes of a full data frame's numbers.
+const PACK_BYTES: usize = MAX_VALUES * 8;
+
 /// Microseconds in `d`, saturating instead of wrapping for durations beyond 584,000 years.
 pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -330,10 +333,12 @@ pub struct Dispatch<const W: usize> {
     filled: u64,
     received: u64,
     next_seq: u32,
-    pack: ArrayVec<i64, MAX_VALUES>,
+    /// The numbers of the frame being filled, as they came: big-endian bytes, copied
+    /// from the client's frames into the back-ends' without being decoded.
+    pack: ArrayVec<u8, PACK_BYTES>,
     /// Last frames of parts A and B, withheld until the client's last frame.
     /// (Part C's last number is the client's last number: it is never withheld.)
-    held: [ArrayVec<i64, MAX_VALUES>; 2],
+    held: [ArrayVec<u8, PACK_BYTES>; 2],
     results: [Option<Reduction>; 3],
     /// The first epoch each back-end sent in this job.
     epochs: [Option<Epoch>; 3],
@@ -566,7 +571,26 @@ impl<const W: usize> Dispatch<W> {
             _ => {}
         }
         self.next_seq = seq.wrapping_add(1);
-        values.iter().for_each(|x| self.push(x));
+        let mut rest = values.as_bytes();
+        while !rest.is_empty() {
+            let Some(&size) = self.sizes.get(self.part) else {
+                break;
+            };
+            // The part has room (full parts are skipped) and so has the pack (full ones
+            // are sent at once): `n` is never 0.
+            let room = size
+                .saturating_sub(self.filled)
+                .min((self.pack.remaining_capacity() / 8) as u64);
+            let n = (rest.len() / 8).min(room as usize);
+            let Some((now, after)) = rest.split_at_checked(n * 8).filter(|_| n > 0) else {
+                break;
+            };
+            let _ = self.pack.try_extend_from_slice(now);
+            rest = after;
+            self.filled += n as u64;
+            self.received += n as u64;
+            self.send_pack(size);
+        }
         if last {
             self.release_held();
             self.phase = Phase::Collecting;
@@ -574,15 +598,10 @@ impl<const W: usize> Dispatch<W> {
         Ok(())
     }
 
-    /// Adds one number to the part being filled; full or final packs become frames.
-    /// The caller has checked the count against the total and the windows' room.
-    fn push(&mut self, x: i64) {
-        let Some(&size) = self.sizes.get(self.part) else {
-            return;
-        };
-        let _ = self.pack.try_push(x);
-        self.filled += 1;
-        self.received += 1;
+    /// Sends the pack of the part being filled (of `size` numbers) if it is full or the
+    /// part's last. The caller has checked the count against the total and the windows'
+    /// room.
+    fn send_pack(&mut self, size: u64) {
         let last = self.filled == size;
         if !(last || self.pack.is_full()) {
             return;
@@ -595,7 +614,7 @@ impl<const W: usize> Dispatch<W> {
             }
             _ => {
                 if let Some(sender) = self.senders.get_mut(self.part) {
-                    let _ = sender.push(&self.pack, last);
+                    let _ = sender.push_be(&self.pack, last);
                 }
             }
         }
@@ -608,7 +627,7 @@ impl<const W: usize> Dispatch<W> {
         for (held, sender) in self.held.iter_mut().zip(self.senders.iter_mut()) {
             if !held.is_empty() {
                 // The window kept a slot free for it (see `has_room`).
-                let _ = sender.push(held, true);
+                let _ = sender.push_be(held, true);
                 held.clear();
             }
         }

@@ -14,7 +14,10 @@
 //! RFC 6298, doubling on each expiry) fires is resent.
 
 use crate::op::Op;
-use crate::wire::{emit_data, set_ack_now, JobId, Sack, MAX_DATAGRAM, MAX_VALUES, SACK_BITS};
+use crate::wire::{
+    emit_data, emit_data_be, set_ack_now, JobId, Sack, WireError, MAX_DATAGRAM, MAX_VALUES,
+    SACK_BITS,
+};
 
 /// A point in time in microseconds since an epoch of the caller's choosing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -255,10 +258,33 @@ impl<const W: usize> Sender<W> {
     /// [`PushError`] when the window is full, the stream has ended, or there are too
     /// many values; nothing is queued then.
     pub fn push(&mut self, values: &[i64], last: bool) -> Result<u32, PushError> {
+        self.push_with(values.len() > MAX_VALUES, last, |buf, job, seq, op| {
+            emit_data(buf, job, seq, op, last, values)
+        })
+    }
+
+    /// [`Sender::push`] for numbers already in wire order, 8 big-endian bytes each (as a
+    /// data frame's [`Values::as_bytes`](crate::wire::Values::as_bytes)): copied, not
+    /// decoded and encoded again.
+    ///
+    /// # Errors
+    /// As [`Sender::push`]; [`PushError::TooMany`] also for a length that is not a
+    /// multiple of 8.
+    pub fn push_be(&mut self, be: &[u8], last: bool) -> Result<u32, PushError> {
+        let bad = be.len() % 8 != 0 || be.len() / 8 > MAX_VALUES;
+        self.push_with(bad, last, |buf, job, seq, op| {
+            emit_data_be(buf, job, seq, op, last, be)
+        })
+    }
+
+    fn push_with<F>(&mut self, too_many: bool, last: bool, emit: F) -> Result<u32, PushError>
+    where
+        F: FnOnce(&mut [u8], JobId, u32, Op) -> Result<usize, WireError>,
+    {
         if self.finished {
             return Err(PushError::Finished);
         }
-        if values.len() > MAX_VALUES {
+        if too_many {
             return Err(PushError::TooMany);
         }
         if self.free() == 0 {
@@ -267,8 +293,7 @@ impl<const W: usize> Sender<W> {
         let seq = self.next;
         let (job, op) = (self.job, self.op);
         let slot = self.slot_mut(seq).ok_or(PushError::WindowFull)?;
-        let len =
-            emit_data(&mut slot.buf, job, seq, op, last, values).map_err(|_| PushError::TooMany)?;
+        let len = emit(&mut slot.buf, job, seq, op).map_err(|_| PushError::TooMany)?;
         slot.len = len as u16;
         slot.tx = 0;
         slot.sacked = false;

@@ -689,20 +689,61 @@ pub fn emit_data(
     last: bool,
     values: &[i64],
 ) -> Result<usize, WireError> {
-    if values.len() > MAX_VALUES {
-        return Err(WireError::BadCount(
-            u16::try_from(values.len()).unwrap_or(u16::MAX),
-        ));
-    }
-    let len = HEADER_LEN + values.len() * 8;
-    let out = buf.get_mut(..len).ok_or(WireError::BufferTooSmall)?;
-    let (header, body) = out.split_at_mut(HEADER_LEN);
+    let body = data_frame(buf, job, seq, op, last, values.len())?;
     for (dst, v) in body.chunks_exact_mut(8).zip(values) {
         if let Some(dst) = dst.first_chunk_mut() {
             *dst = v.to_be_bytes();
         }
     }
-    let [c0, c1] = (values.len() as u16).to_be_bytes();
+    Ok(HEADER_LEN + body.len())
+}
+
+/// Encodes a data frame from numbers already in wire order (8 big-endian bytes each, as
+/// [`Values::as_bytes`] gives them): a forwarder's copy, with no number decoded and
+/// encoded again. Returns its length.
+///
+/// # Errors
+/// [`WireError::BadCount`] unless `be` is a whole number of numbers, at most
+/// [`MAX_VALUES`]; [`WireError::BufferTooSmall`] if the frame does not fit in `buf`.
+pub fn emit_data_be(
+    buf: &mut [u8],
+    job: JobId,
+    seq: u32,
+    op: Op,
+    last: bool,
+    be: &[u8],
+) -> Result<usize, WireError> {
+    if be.len() % 8 != 0 {
+        return Err(WireError::BadCount(u16::MAX));
+    }
+    let body = data_frame(buf, job, seq, op, last, be.len() / 8)?;
+    // Same lengths; a zip, not `copy_from_slice`, leaves no length check to panic.
+    for (to, from) in body.iter_mut().zip(be) {
+        *to = *from;
+    }
+    Ok(HEADER_LEN + body.len())
+}
+
+/// Writes a data frame's header for `count` numbers into `buf`; returns its body,
+/// `count * 8` bytes, for the caller to fill.
+fn data_frame(
+    buf: &mut [u8],
+    job: JobId,
+    seq: u32,
+    op: Op,
+    last: bool,
+    count: usize,
+) -> Result<&mut [u8], WireError> {
+    if count > MAX_VALUES {
+        return Err(WireError::BadCount(
+            u16::try_from(count).unwrap_or(u16::MAX),
+        ));
+    }
+    let out = buf
+        .get_mut(..HEADER_LEN + count * 8)
+        .ok_or(WireError::BufferTooSmall)?;
+    let (header, body) = out.split_at_mut(HEADER_LEN);
+    let [c0, c1] = (count as u16).to_be_bytes();
     put_header(
         header,
         Kind::Data,
@@ -710,7 +751,7 @@ pub fn emit_data(
         seq,
         [c0, c1, op.code(), data_flags(last, false)],
     );
-    Ok(len)
+    Ok(body)
 }
 
 /// Ack flags: the whole stream arrived.
@@ -914,6 +955,34 @@ mod tests {
         );
         assert_eq!(
             emit_data(&mut buf[..20], JobId(1), 0, Op::Sum, false, &[0; 1]),
+            Err(WireError::BufferTooSmall)
+        );
+    }
+
+    #[test]
+    fn forwarded_bytes_make_the_same_frame_as_the_numbers() {
+        let values: [i64; 5] = [i64::MIN, -1, 0, 7, i64::MAX];
+        let mut from_numbers = [0u8; MAX_DATAGRAM];
+        let n = emit_data(&mut from_numbers, JobId(3), 9, Op::Sos, true, &values).unwrap();
+        let Ok(Frame::Data { values: v, .. }) = Frame::parse(&from_numbers[..n]) else {
+            panic!("not a data frame");
+        };
+        let mut from_bytes = [0u8; MAX_DATAGRAM];
+        let m = emit_data_be(&mut from_bytes, JobId(3), 9, Op::Sos, true, v.as_bytes()).unwrap();
+        assert_eq!(&from_bytes[..m], &from_numbers[..n]);
+        assert_eq!(m, HEADER_LEN + 40);
+        // A partial number, too many numbers, or too small a buffer is refused.
+        let mut buf = [0u8; 2 * MAX_DATAGRAM];
+        assert_eq!(
+            emit_data_be(&mut buf, JobId(3), 0, Op::Sum, false, &[0; 12]),
+            Err(WireError::BadCount(u16::MAX))
+        );
+        assert_eq!(
+            emit_data_be(&mut buf, JobId(3), 0, Op::Sum, false, &[0; 183 * 8]),
+            Err(WireError::BadCount(183))
+        );
+        assert_eq!(
+            emit_data_be(&mut buf[..23], JobId(3), 0, Op::Sum, false, &[0; 8]),
             Err(WireError::BufferTooSmall)
         );
     }

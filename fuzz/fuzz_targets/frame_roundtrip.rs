@@ -1,12 +1,13 @@
-//! A structured frame value survives emit then parse unchanged, and `emit_data` writes
-//! the same bytes as emitting the equivalent `Frame::Data`.
+//! A structured frame value survives emit then parse unchanged, and `emit_data` (and
+//! `emit_data_be`, from the numbers' bytes) writes the same bytes as emitting the
+//! equivalent `Frame::Data`.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use offload_core::wide::I192;
 use offload_core::wire::{
-    emit_data, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
+    emit_data, emit_data_be, Epoch, ErrorCode, Frame, Header, JobId, Sack, Values, WireError, MAX_DATAGRAM,
     MAX_VALUES, SACK_BYTES,
 };
 use offload_core::Op;
@@ -116,6 +117,11 @@ fuzz_target!(|spec: Spec| {
             let n = emit_data(&mut a, JobId(job), seq, op(o), last, &values).unwrap();
             assert_eq!(frame.emit(&mut b), Ok(n));
             assert_eq!(a[..n], b[..n]);
+            // And so does emit_data_be, from the numbers' bytes as a forwarder has them.
+            let mut c = [0u8; MAX_DATAGRAM];
+            let m = emit_data_be(&mut c, JobId(job), seq, op(o), last, view.as_bytes());
+            assert_eq!(m, Ok(n));
+            assert_eq!(a[..n], c[..n]);
             frame
         }
         Spec::Ack {

@@ -352,6 +352,7 @@ fn sender_window_acks_and_probes() {
     }
     assert_eq!(tx.push(&[9], false), Err(PushError::WindowFull));
     assert_eq!(tx.push(&[0; 183], false), Err(PushError::TooMany));
+    assert_eq!(tx.push_be(&[0; 8], false), Err(PushError::WindowFull));
     let mut sent = 0;
     while tx.poll_transmit(Instant(10)).is_some() {
         sent += 1;
@@ -364,7 +365,13 @@ fn sender_window_acks_and_probes() {
     );
     tx.handle_ack(Instant(20), 4, &Sack::default()).unwrap();
     assert_eq!(tx.free(), 4);
-    tx.push(&[5], true).unwrap();
+    // Numbers in wire order are queued as they are: the frame is the one `push` makes.
+    assert_eq!(tx.push_be(&[0; 12], true), Err(PushError::TooMany));
+    assert_eq!(tx.push_be(&[0; 183 * 8], true), Err(PushError::TooMany));
+    assert_eq!(tx.push_be(&5i64.to_be_bytes(), true), Ok(4));
+    let mut expected = [0u8; MAX_DATAGRAM];
+    let n = emit_data(&mut expected, JobId(1), 4, Op::Min, true, &[5]).unwrap();
+    assert_eq!(tx.frame(4), Some(&expected[..n]));
     assert_eq!(tx.push(&[6], true), Err(PushError::Finished));
     assert!(tx.poll_transmit(Instant(30)).is_some());
     // Lost: the timer resends it.
