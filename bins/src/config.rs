@@ -14,7 +14,7 @@
 //! | `OFFLOAD_REQUEST_TIMEOUT_MS` | how long the AWS waits for a new connection's request | `1` to `3600000` | `3000` |
 //! | `OFFLOAD_MAX_JOBS` | jobs the AWS serves at once | `1` to `4096` | `64` |
 //! | `OFFLOAD_JOBS` | job slots of each back-end (live jobs plus kept results): twice `OFFLOAD_MAX_JOBS`, so every admitted job finds a slot | `1` to `4096` | `128` |
-//! | `OFFLOAD_GSO` | `0` sends one datagram per system call (no segmentation offload) | `0` or `1` | `1` |
+//! | `OFFLOAD_GSO` | `0`: the AWS sends one datagram per system call (no segmentation offload) and the back-ends read one per call (no receive offload) | `0` or `1` | `1` |
 //! | `OFFLOAD_LOG` | `debug` for diagnostics on stderr | `debug`, `off` or empty | off |
 
 use offload_core::split::Part;
@@ -65,7 +65,8 @@ pub struct Config {
     pub max_jobs: usize,
     /// Jobs a back-end holds in flight at once.
     pub backend_jobs: usize,
-    /// Use UDP segmentation offload where the kernel has it.
+    /// Use UDP segmentation offload (AWS) and receive offload (back-ends) where the
+    /// kernel has them.
     pub gso: bool,
     /// Diagnostics on stderr.
     pub debug: bool,

@@ -56,6 +56,105 @@ pub fn enable_gso(sock: &UdpSocket, segment: usize) -> bool {
     setsockopt_at(sock.as_raw_fd(), libc::IPPROTO_UDP, UDP_SEGMENT, size).is_ok()
 }
 
+/// Linux's UDP generic receive offload option (`linux/udp.h`), as [`UDP_SEGMENT`].
+const UDP_GRO: libc::c_int = 104;
+
+/// Bytes one receive may return with generic receive offload on: a whole offloaded
+/// send (at most 64 KiB).
+pub const GRO_BUFFER: usize = 1 << 16;
+
+/// Turns on UDP generic receive offload: datagrams that left one segmentation-offload
+/// send (or that the kernel merged on the way in) may arrive as one read of them laid
+/// end to end, with their size ([`recv_batch`] splits them again). False where the
+/// kernel lacks it (before Linux 5.0).
+pub fn enable_gro(sock: &UdpSocket) -> bool {
+    use std::os::fd::AsRawFd;
+    setsockopt_at(sock.as_raw_fd(), libc::IPPROTO_UDP, UDP_GRO, 1).is_ok()
+}
+
+/// One receive on a socket that may have generic receive offload on: the bytes read
+/// into `buf`, the sender, and the size of each datagram in them, all but the last of
+/// which have that size (`None`: the bytes are one datagram). A datagram longer than
+/// `buf` is cut, as `recv_from` cuts it.
+///
+/// # Errors
+/// As `recv_from` (a timeout, an interrupted call, an ICMP error).
+pub fn recv_batch(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<usize>)> {
+    use std::mem::{size_of, size_of_val, zeroed};
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero bytes are a valid value of these plain C structs.
+    let mut from: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for the one control message asked for; u64s keep it aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: every pointer in `msg` points at a live local or at `buf`, with the
+    // lengths of what it points at; the kernel writes only within them.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
+    let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+    let peer = socket_addr(&from)?;
+    let mut segment = None;
+    // SAFETY: the CMSG_* functions walk the control buffer the kernel filled, within
+    // the msg_controllen it set; the data of a UDP_GRO message is one c_int, copied out
+    // unaligned.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                segment = usize::try_from(size).ok().filter(|&s| s > 0 && s < n);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, peer, segment))
+}
+
+/// The address the kernel wrote into `from`.
+fn socket_addr(from: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    use std::net::{Ipv4Addr, SocketAddrV4, SocketAddrV6};
+    match libc::c_int::from(from.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large
+            // and aligned enough for.
+            let a =
+                unsafe { &*(from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a =
+                unsafe { &*(from as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        family => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a datagram from address family {family}"),
+        )),
+    }
+}
+
 fn setsockopt_int(fd: libc::c_int, opt: libc::c_int, value: libc::c_int) -> io::Result<()> {
     setsockopt_at(fd, libc::SOL_SOCKET, opt, value)
 }
@@ -611,6 +710,48 @@ mod tests {
         let mut buf = [0u8; 65536];
         let sizes: Vec<usize> = (0..4).map(|_| rx.recv(&mut buf).unwrap()).collect();
         assert_eq!(sizes, [MAX_DATAGRAM, MAX_DATAGRAM, MAX_DATAGRAM, 100]);
+    }
+
+    #[test]
+    fn receive_offload_reads_a_batch_and_its_datagram_size() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut buf = vec![0u8; GRO_BUFFER];
+        // Without offload on either end: one datagram per read, no size.
+        tx.send_to(&[7u8; 300], to).unwrap();
+        let (n, from, segment) = recv_batch(&rx, &mut buf).unwrap();
+        assert_eq!((n, from, segment), (300, tx.local_addr().unwrap(), None));
+        if !(enable_gso(&tx, MAX_DATAGRAM) && enable_gro(&rx)) {
+            eprintln!("no UDP_SEGMENT or UDP_GRO on this kernel; nothing more to check");
+            return;
+        }
+        let mut batch = Vec::new();
+        for i in 0..3u8 {
+            batch.extend_from_slice(&[i; MAX_DATAGRAM]);
+        }
+        batch.extend_from_slice(&[9u8; 100]);
+        tx.send_to(&batch, to).unwrap();
+        // Over loopback the offloaded send arrives whole, with its datagram size.
+        let (n, from, segment) = recv_batch(&rx, &mut buf).unwrap();
+        assert_eq!(
+            (n, from, segment),
+            (batch.len(), tx.local_addr().unwrap(), Some(MAX_DATAGRAM))
+        );
+        assert_eq!(&buf[..n], &batch[..]);
+        // A lone datagram still reads as one, with no size.
+        tx.send_to(&[5u8; 40], to).unwrap();
+        assert_eq!(recv_batch(&rx, &mut buf).unwrap().2, None);
+        // And so does one over IPv6, where the host has it.
+        if let (Ok(rx6), Ok(tx6)) = (UdpSocket::bind("[::1]:0"), UdpSocket::bind("[::1]:0")) {
+            rx6.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            tx6.send_to(&[3u8; 12], rx6.local_addr().unwrap()).unwrap();
+            let (n, from, segment) = recv_batch(&rx6, &mut buf).unwrap();
+            assert_eq!((n, from, segment), (12, tx6.local_addr().unwrap(), None));
+        }
     }
 
     /// A reader whose first calls are interrupted, as after Ctrl-Z and fg.

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::messages::{say, server_boot, server_received, server_reduced, server_sent};
-use crate::net::{bind_hint, is_timeout, now, tune_udp};
+use crate::net::{bind_hint, enable_gro, is_timeout, now, recv_batch, tune_udp, GRO_BUFFER};
 use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::split::Part;
 use offload_core::wire::{Epoch, MAX_DATAGRAM, MAX_REPLY};
@@ -60,7 +60,14 @@ pub fn main(part: Part) -> ExitCode {
         }
     };
     let granted = tune_udp(&sock);
-    crate::debug!(cfg, "{name}: UDP receive buffer {granted} bytes");
+    // The AWS sends each back-end's frames in offloaded batches (OFFLOAD_GSO): with
+    // receive offload on, a batch arrives in one read rather than one per frame.
+    let gro = cfg.gso && enable_gro(&sock);
+    crate::debug!(
+        cfg,
+        "{name}: UDP receive buffer {granted} bytes; receive offload {}",
+        if gro { "on" } else { "off" }
+    );
     say(&server_boot(part, cfg.backend_port(part)));
     serve(&cfg, part, &sock, aws);
     ExitCode::FAILURE
@@ -113,12 +120,14 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
         sock,
         aws,
     };
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+    // One byte more than a datagram may hold, so that a longer one is seen whole (and
+    // refused) rather than cut to a size that parses; or a whole offloaded batch.
+    let mut buf = vec![0u8; GRO_BUFFER.max(MAX_DATAGRAM + 1)];
     let mut out = [0u8; MAX_REPLY];
     let _ = sock.set_read_timeout(Some(Duration::from_secs(1)));
     let mut failures = 0u32;
     loop {
-        let (n, peer) = match sock.recv_from(&mut buf) {
+        let (n, peer, segment) = match recv_batch(sock, &mut buf) {
             Ok(r) => r,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => {
@@ -137,8 +146,19 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
             }
         };
         failures = 0;
-        let handled = backend.handle_datagram(now(), peer, &buf[..n], &mut out);
-        me.act(handled, &out, peer, n);
+        // The datagrams of an offloaded batch, each as if read alone.
+        let t = now();
+        let stride = segment.unwrap_or(n).max(1);
+        let mut rest = &buf[..n];
+        loop {
+            let (datagram, after) = rest.split_at(stride.min(rest.len()));
+            let handled = backend.handle_datagram(t, peer, datagram, &mut out);
+            me.act(handled, &out, peer, datagram.len());
+            rest = after;
+            if rest.is_empty() {
+                break;
+            }
+        }
     }
 }
 
