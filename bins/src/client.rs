@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 
 /// The input file, in the client's working directory.
 pub const INPUT: &str = "nums.csv";
-/// Bytes per file read.
-const CHUNK: usize = 256 << 10;
+/// Bytes per file read: small enough that the buffer the kernel copies into stays in
+/// the core's L2 cache for the parse that follows (64 KiB against 256 KiB: client CPU on
+/// 3e7 lines 0.79 -> 0.69 s; 32 KiB is no better, 1 MiB worse).
+const CHUNK: usize = 64 << 10;
 /// Data frames batched into one TCP write.
 const FRAMES_PER_WRITE: usize = 44;
 
