@@ -780,9 +780,12 @@ fn newline_mask(block: &[u8]) -> u64 {
 fn digit_word(w: u64, n: usize) -> (u64, u64) {
     let keep = u64::MAX.wrapping_shl(8 * (8 - n as u32));
     let t = w ^ splat(b'0');
-    // A byte of t is a digit's value iff below 10: its high bit, or 0x76 added to its low
-    // seven bits (never carrying out of the byte), says it is not.
-    let not_digit = (t | ((t & LOW_SEVEN) + splat(0x76))) & HIGH_BITS & keep;
+    // A byte of t is a digit's value iff below 10: its high bit, or 0x76 added to it,
+    // says it is not. The add carries out of a byte only from t >= 0x8a, whose own high
+    // bit is set: a carry can add a false flag above a true one but never hide one, so
+    // "some kept byte is not a digit" is exact (and a carry from the bytes before the
+    // line, which are digits, `\n` or `-` in real files, only sends it the slow way).
+    let not_digit = (t | t.wrapping_add(splat(0x76))) & HIGH_BITS & keep;
     (not_digit, t & keep)
 }
 
