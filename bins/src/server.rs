@@ -10,7 +10,7 @@ use crate::messages::{say, server_boot, server_received, server_reduced, server_
 use crate::net::{bind_hint, enable_gro, is_timeout, now, recv_batch, tune_udp, GRO_BUFFER};
 use offload_core::backend::{Backend, Discard, Handled, JobSlot};
 use offload_core::split::Part;
-use offload_core::wire::{Epoch, MAX_DATAGRAM, MAX_REPLY};
+use offload_core::wire::{Epoch, Header, MAX_DATAGRAM, MAX_REPLY};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -148,7 +148,7 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
         failures = 0;
         // The datagrams of an offloaded batch, each as if read alone.
         let t = now();
-        let stride = segment.unwrap_or(n).max(1);
+        let stride = datagram_size(&buf[..n], segment);
         let mut rest = &buf[..n];
         loop {
             let (datagram, after) = rest.split_at(stride.min(rest.len()));
@@ -160,6 +160,27 @@ pub fn serve(cfg: &Config, part: Part, sock: &UdpSocket, aws: SocketAddr) {
             }
         }
     }
+}
+
+/// The size of each datagram in the bytes of one read: the size the kernel gave with
+/// them, if any. Without it, bytes longer than any datagram of ours are a batch of
+/// frames of the first one's length: so they are where receive offload is on but its
+/// control message could not be read (qemu-user hands `UDP_GRO`'s on to a big-endian
+/// guest unconverted, 1472 read as a negative size), and the kernel cuts every datagram
+/// of a batch but the last to one size. Otherwise they are one datagram.
+fn datagram_size(bytes: &[u8], segment: Option<usize>) -> usize {
+    let first_frame = || {
+        Header::parse(bytes)
+            .and_then(|h| h.frame_len())
+            .ok()
+            .filter(|&len| len > 0 && len <= MAX_DATAGRAM)
+    };
+    match segment {
+        Some(size) => size,
+        None if bytes.len() > MAX_DATAGRAM => first_frame().unwrap_or(bytes.len()),
+        None => bytes.len(),
+    }
+    .max(1)
 }
 
 /// A back-end's fixed facts, for acting on what its [`Backend`] decided.
@@ -227,5 +248,45 @@ impl Me<'_> {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use offload_core::wire::{emit_data, JobId};
+    use offload_core::Op;
+
+    #[test]
+    fn a_batch_is_cut_at_the_size_given_else_at_its_first_frame() {
+        let mut batch = vec![0u8; 3 * MAX_DATAGRAM];
+        for seq in 0..3u32 {
+            let at = seq as usize * MAX_DATAGRAM;
+            let n = emit_data(&mut batch[at..], JobId(1), seq, Op::Sum, false, &[7; 182]);
+            assert_eq!(n, Ok(MAX_DATAGRAM));
+        }
+        let n = emit_data(
+            &mut [0u8; MAX_DATAGRAM],
+            JobId(1),
+            3,
+            Op::Sum,
+            true,
+            &[7; 5],
+        )
+        .unwrap();
+        let mut last = vec![0u8; n];
+        emit_data(&mut last, JobId(1), 3, Op::Sum, true, &[7; 5]).unwrap();
+        batch.extend_from_slice(&last);
+        // The size the kernel gave wins.
+        assert_eq!(datagram_size(&batch, Some(MAX_DATAGRAM)), MAX_DATAGRAM);
+        assert_eq!(datagram_size(&batch, Some(100)), 100);
+        // None given (or none readable): the first frame's length.
+        assert_eq!(datagram_size(&batch, None), MAX_DATAGRAM);
+        // One datagram of ours, or of anyone's up to that size, stays whole.
+        assert_eq!(datagram_size(&last, None), last.len());
+        assert_eq!(datagram_size(&batch[..MAX_DATAGRAM], None), MAX_DATAGRAM);
+        // Longer bytes that do not start with a frame are one datagram (to be refused).
+        assert_eq!(datagram_size(&[0xAB; 2000], None), 2000);
+        assert_eq!(datagram_size(&[], None), 1);
     }
 }
