@@ -696,20 +696,14 @@ fn scan<N: Numbers>(buf: &[u8], at: &mut Cursor, out: &mut N) -> Option<usize> {
                     out.number(at.lines, v);
                 }
                 None => {
-                    if N::RUNS {
-                        out.run(at.lines + 1, values.get(..taken).unwrap_or(&values));
-                        at.lines += taken as u64;
-                    }
+                    hand_over(out, at, &values, taken);
                     at.lines += 1;
                     return Some(end);
                 }
             }
             at.start = end + 1;
         }
-        if N::RUNS {
-            out.run(at.lines + 1, values.get(..taken).unwrap_or(&values));
-            at.lines += taken as u64;
-        }
+        hand_over(out, at, &values, taken);
         if at.next.saturating_sub(at.start) >= DECIDED {
             // A line this long with no newline yet is decided: do not scan on.
             return None;
@@ -729,6 +723,17 @@ fn scan<N: Numbers>(buf: &[u8], at: &mut Cursor, out: &mut N) -> Option<usize> {
             at.newlines = newline_mask(&padded);
         }
         at.next += BLOCK;
+    }
+}
+
+/// Hands the first `taken` of a block's gathered numbers to a sink that takes runs, as
+/// the lines after `at.lines`, and counts them (a sink that takes numbers one by one
+/// has had them already).
+#[inline(always)]
+fn hand_over<N: Numbers>(out: &mut N, at: &mut Cursor, values: &[i64; BLOCK], taken: usize) {
+    if N::RUNS {
+        out.run(at.lines + 1, values.get(..taken).unwrap_or(values));
+        at.lines += taken as u64;
     }
 }
 
