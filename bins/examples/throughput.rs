@@ -6,7 +6,8 @@
 //! times `offload_core::csv::LineReader::feed_reduce` over the buffer in 64 KiB chunks
 //! (the way the client streams a file), which folds every number into an
 //! `offload_core::Accumulator` inside the parse loop; then all four at once in a single pass (four
-//! accumulators), and the parse alone (numbers only counted, as the client's checking
+//! accumulators), the parse alone (numbers only counted), and the check alone
+//! (`LineReader::feed_check`: lines checked and counted, no values, as the client's checking
 //! pass does). `seconds` is wall time; `cpu_seconds` is the time the thread was on a CPU
 //! (Linux only), which a busy machine does not inflate. Each figure is the median of `THROUGHPUT_RUNS` runs (default 5);
 //! `THROUGHPUT_OPS=PARSE,SUM` runs only the jobs named (for profiling).
@@ -49,6 +50,7 @@ enum Job {
     One(Op),
     AllFour,
     ParseOnly,
+    CheckOnly,
 }
 
 impl Job {
@@ -57,6 +59,7 @@ impl Job {
             Job::One(op) => op.name(),
             Job::AllFour => "ALL4",
             Job::ParseOnly => "PARSE",
+            Job::CheckOnly => "CHECK",
         }
     }
 }
@@ -86,6 +89,14 @@ fn pass(data: &[u8], job: Job) -> Result<(u64, u64, Option<String>), String> {
             let mut n = 0u64;
             let lines = parse(data, |_| n += 1)?;
             Ok((lines, n, None))
+        }
+        Job::CheckOnly => {
+            let mut reader = LineReader::new();
+            for chunk in data.chunks(CHUNK) {
+                reader.feed_check(chunk).map_err(|e| e.to_string())?;
+            }
+            reader.finish(|_, _| {}).map_err(|e| e.to_string())?;
+            Ok((reader.lines(), reader.numbers(), None))
         }
     }
 }
@@ -146,6 +157,7 @@ fn main() -> ExitCode {
     let mut jobs: Vec<Job> = Op::ALL.iter().map(|&op| Job::One(op)).collect();
     jobs.push(Job::AllFour);
     jobs.push(Job::ParseOnly);
+    jobs.push(Job::CheckOnly);
     if let Ok(only) = std::env::var("THROUGHPUT_OPS") {
         // For profiling one job at a time, e.g. THROUGHPUT_OPS=PARSE,SUM.
         jobs.retain(|j| only.split(',').any(|o| o.eq_ignore_ascii_case(j.label())));

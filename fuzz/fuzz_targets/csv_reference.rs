@@ -2,7 +2,8 @@
 //! whose values come from `i64::from_str`: the same numbers with the same line numbers,
 //! and the same first error on the same line, for any input cut into any chunks. The
 //! fast path and the early reporting of long or binary lines must never change an
-//! answer; nor may `feed_runs`, which hands numbers over in runs.
+//! answer; nor may `feed_runs`, which hands numbers over in runs, nor `feed_check`,
+//! which only counts (and takes blocks of plain lines at once).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,10 @@ use offload_core::csv::{reference, LineError, LineReader, EXCERPT_LEN};
 /// Bytes that make lines the fast path takes, and the ones it must hand over.
 const ALPHABET: &[u8] =
     b"0123456789012345678901234567890123456789----\n\n\n\n\n\n+ \t\r.e,x\x00\xef\xbb\xbf";
+
+/// Digits, signs and line ends only: the plain lines a checking scan (`feed_check`)
+/// takes a block at a time, and the flaws it must still see among them.
+const PLAIN: &[u8] = b"01234567890123456789012345678901234567890123456789---\n\n\n\n\n\n";
 
 type Outcome = (Vec<(u64, i64)>, Option<LineError>);
 
@@ -43,9 +48,22 @@ fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     (out, end)
 }
 
+/// `feed_check` over the same chunks: how many numbers it counted, and its first error.
+fn check<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> (u64, Option<LineError>) {
+    let mut r = LineReader::new();
+    for c in chunks {
+        if let Err(e) = r.feed_check(c) {
+            return (r.numbers(), Some(e));
+        }
+    }
+    let end = r.finish(|_, _| {}).err();
+    (r.numbers(), end)
+}
+
 fuzz_target!(|input: &[u8]| {
     // Layout: a mode byte (low four bits: how many chunk sizes follow; bit 4: spell the
-    // file in ALPHABET; bits 5-7: chunk size scale), the chunk sizes, then the file.
+    // file in ALPHABET, or in PLAIN when that number is odd; bits 5-7: chunk size
+    // scale), the chunk sizes, then the file.
     let Some((&mode, rest)) = input.split_first() else {
         return;
     };
@@ -55,8 +73,9 @@ fuzz_target!(|input: &[u8]| {
     }
     let (sizes, raw) = rest.split_at(k);
     let data: Vec<u8> = if mode & 16 != 0 {
+        let letters = if k % 2 == 1 { PLAIN } else { ALPHABET };
         raw.iter()
-            .map(|&b| ALPHABET[usize::from(b) % ALPHABET.len()])
+            .map(|&b| letters[usize::from(b) % letters.len()])
             .collect()
     } else {
         raw.to_vec()
@@ -100,6 +119,18 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(
         runs, whole,
         "feed_runs differs from feed: sizes {sizes:?} x {scale}"
+    );
+
+    let counted = want.len() as u64;
+    assert_eq!(
+        check(std::iter::once(&data[..])),
+        (counted, whole.1.clone()),
+        "feed_check differs from feed"
+    );
+    assert_eq!(
+        check(chunks.iter().copied()),
+        (counted, whole.1.clone()),
+        "feed_check differs from feed: sizes {sizes:?} x {scale}"
     );
 
     if let Some(e) = &whole.1 {
