@@ -1,14 +1,15 @@
 //! The client: validates `nums.csv`, streams it to the AWS over TCP, prints the answer.
 //!
-//! The file is read twice in large chunks: the first pass checks every line, counts
-//! the numbers and digests them, so a bad file sends nothing; the second streams data
-//! frames while parsing and digesting again. Neither pass holds more than one chunk.
+//! The file is read twice in large chunks: the first pass checks every line and counts
+//! the numbers (no values are made: `LineReader::feed_check`), so a bad file sends
+//! nothing; the second parses and streams data frames. Both digest the bytes they read.
+//! Neither pass holds more than one chunk.
 //!
 //! The last data frame commits the job, so it is held back until the second pass has
-//! proved that it sent exactly what the first validated: the same numbers in the same
-//! order (the digests match), the whole file and no more (end of file at the validated
-//! size), and the same file (device, inode, size, modification and change times, of the
-//! open file and of the name). Otherwise the client closes the connection without it and
+//! proved that it sent exactly what the first validated: the same bytes (the digests
+//! match), the whole file and no more (end of file at the validated size, the validated
+//! count of numbers), and the same file (device, inode, size, modification and change
+//! times, of the open file and of the name). Otherwise the client closes the connection without it and
 //! the AWS abandons the job: no answer is ever given for bytes that were not checked.
 
 use crate::config::Config;
@@ -16,7 +17,9 @@ use crate::messages::{client_boot, client_received, client_sent_numbers, client_
 use crate::net::{is_interrupted, is_timeout, write_all_within, FrameReader, Polled};
 use offload_core::csv::{LineError, LineReader};
 use offload_core::split::Part;
-use offload_core::wire::{emit_data, ErrorCode, Frame, JobId, MAX_DATAGRAM, MAX_VALUES};
+use offload_core::wire::{
+    emit_data_header, ErrorCode, Frame, JobId, HEADER_LEN, MAX_DATAGRAM, MAX_VALUES,
+};
 use offload_core::{Op, I192};
 use std::fmt;
 use std::fs::{File, FileType, Metadata, OpenOptions};
@@ -151,7 +154,7 @@ fn run() -> Result<(), ClientError> {
     // every file and every run.
     let mut bufs = [vec![0u8; CHUNK], vec![0u8; CHUNK]];
     let (file, valid) = validate(&mut bufs)?;
-    let total = valid.digest.count;
+    let total = valid.count;
     let mut stream = connect(&cfg)?;
     send_request(&mut stream, &cfg, op, total)?;
     say(&client_sent_op(op));
@@ -323,6 +326,8 @@ fn write_failed(e: io::Error, stall: Duration, silent: Duration, idle: Duration)
 
 /// Where the numbers of a pass go.
 trait Sink {
+    /// Whether the pass only checks and counts the lines, making no values (the first).
+    const CHECK: bool = false;
     /// The next numbers, in file order (a run of up to 64 from one block of the file).
     fn numbers(&mut self, xs: &[i64]);
     /// Called after every chunk: an error stops the pass.
@@ -337,17 +342,31 @@ enum RangeError {
     Other(ClientError),
 }
 
+/// What reading part of the file found.
+struct Range {
+    /// Lines read.
+    lines: u64,
+    /// Numbers on them.
+    numbers: u64,
+    /// Bytes read.
+    bytes: u64,
+    /// Of those bytes.
+    digest: Digest,
+}
+
 /// Reads `file` from byte `start`, `len` bytes or to the end, in [`CHUNK`]-byte reads,
-/// handing every number to `sink`; returns the lines and the bytes read. A range must
-/// start at a line's start; one that stops early must stop just after a line end.
-/// Positioned reads: two threads may read one open file at once.
+/// handing every number to `sink` (or only checking the lines, for a [`Sink::CHECK`]
+/// sink) and digesting every byte. A range must start at a line's start; one that stops
+/// early must stop just after a line end. Positioned reads: two threads may read one
+/// open file at once.
 fn read_range<S: Sink>(
     file: &File,
     buf: &mut [u8],
     start: u64,
     len: Option<u64>,
     sink: &mut S,
-) -> Result<(u64, u64), RangeError> {
+) -> Result<Range, RangeError> {
+    let mut digest = Digest::EMPTY;
     // A byte order mark is skipped only at the start of the file, not of its second half.
     let mut lines = if start == 0 {
         LineReader::new()
@@ -366,18 +385,27 @@ fn read_range<S: Sink>(
             Err(e) if is_interrupted(&e) => continue,
             Err(e) => return Err(RangeError::Other(ClientError::File(e))),
         };
+        digest.push_bytes(at, &buf[..n]);
         at += n as u64;
         crate::progress::advance(n);
-        lines
-            .feed_runs(&buf[..n], |_, xs| sink.numbers(xs))
-            .map_err(RangeError::Line)?;
+        if S::CHECK {
+            lines.feed_check(&buf[..n])
+        } else {
+            lines.feed_runs(&buf[..n], |_, xs| sink.numbers(xs))
+        }
+        .map_err(RangeError::Line)?;
         sink.check().map_err(RangeError::Other)?;
     }
     lines
         .finish(|_, x| sink.numbers(&[x]))
         .map_err(RangeError::Line)?;
     sink.check().map_err(RangeError::Other)?;
-    Ok((lines.lines(), at - start))
+    Ok(Range {
+        lines: lines.lines(),
+        numbers: lines.numbers(),
+        bytes: at - start,
+        digest,
+    })
 }
 
 impl From<RangeError> for ClientError {
@@ -389,74 +417,73 @@ impl From<RangeError> for ClientError {
     }
 }
 
-/// A digest of a sequence of numbers that depends on every number and its position:
-/// `h = h * K + mix(x)` over the 64-bit integers, for the numbers in file order. Two
-/// digests of consecutive pieces combine into the digest of the whole (see
-/// [`Digest::then`]), so the two halves checked on two threads give the same digest
-/// as one pass. It guards against accidents (a file edited while it is read), not
-/// against someone crafting a collision on purpose.
+/// A digest of a file's bytes that depends on every byte and its place: the sum, over
+/// the file's 8-byte words `w_i` (little-endian, at offsets `8 i`), of `w_i * m_i`
+/// modulo 2^64, with `m_i` odd and different for every word. It is a sum, so the digests
+/// of any pieces of the file, cut anywhere (the two halves the first pass checks on two
+/// threads, the chunks of each read), add up to the digest of the whole; and a change of
+/// any one byte always changes it (the change times an odd number and a power of two
+/// below 2^64 is never 0 modulo 2^64). It guards against accidents (a file edited while
+/// it is read), not against someone crafting a collision on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Digest {
-    /// The polynomial hash.
-    hash: u64,
-    /// How many numbers went in.
-    pub count: u64,
-}
+pub struct Digest(u64);
 
-/// The polynomial's base: odd, so every power of it is invertible modulo 2^64 and a
-/// change of any one number always changes the digest.
-const DIGEST_BASE: u64 = 0x9E37_79B9_7F4A_7C15;
+/// Spreads the words' multipliers: `m_i = i * DIGEST_STEP | 1`.
+const DIGEST_STEP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl Digest {
-    /// The digest of no numbers.
-    pub const EMPTY: Digest = Digest { hash: 0, count: 0 };
+    /// The digest of no bytes.
+    pub const EMPTY: Digest = Digest(0);
 
-    /// Appends `x`.
-    #[inline]
-    pub fn push(&mut self, x: i64) {
-        self.push_all(&[x]);
-    }
-
-    /// Appends every number of `xs`, in order.
-    #[inline]
-    pub fn push_all(&mut self, xs: &[i64]) {
-        let mut hash = self.hash;
-        for &x in xs {
-            // A bijection of x, so that numbers differing in a few high bits still
-            // differ in the low bits the polynomial carries furthest.
-            let x = x as u64;
-            let mixed = (x ^ (x >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-            hash = hash.wrapping_mul(DIGEST_BASE).wrapping_add(mixed);
-        }
-        self.hash = hash;
-        self.count += xs.len() as u64;
-    }
-
-    /// The digest of this sequence followed by the one `next` digested.
-    pub fn then(self, next: Digest) -> Digest {
-        // hash(a ++ b) = hash(a) * K^len(b) + hash(b).
-        let mut power = 1u64;
-        let mut base = DIGEST_BASE;
-        let mut e = next.count;
-        while e > 0 {
-            if e & 1 == 1 {
-                power = power.wrapping_mul(base);
+    /// Adds `bytes`, which are the file's from byte `offset` on.
+    pub fn push_bytes(&mut self, offset: u64, bytes: &[u8]) {
+        let mut word = offset / 8;
+        let mut sum = self.0;
+        let mut add = |word: u64, w: u64| {
+            sum = sum.wrapping_add(w.wrapping_mul(word.wrapping_mul(DIGEST_STEP) | 1));
+        };
+        // A word the piece starts or ends inside: its other bytes count as zeros here
+        // (they are another piece's), so the pieces' sums add up to the word's.
+        let partial = |at: usize, part: &[u8]| {
+            let mut w = [0u8; 8];
+            for (to, from) in w.iter_mut().skip(at).zip(part) {
+                *to = *from;
             }
-            base = base.wrapping_mul(base);
-            e >>= 1;
+            u64::from_le_bytes(w)
+        };
+        let skip = (offset % 8) as usize;
+        let mut rest = bytes;
+        if skip != 0 {
+            let (head, tail) = rest.split_at(rest.len().min(8 - skip));
+            add(word, partial(skip, head));
+            word += 1;
+            rest = tail;
         }
-        Digest {
-            hash: self.hash.wrapping_mul(power).wrapping_add(next.hash),
-            count: self.count + next.count,
+        let words = rest.chunks_exact(8);
+        let tail = words.remainder();
+        for w in words {
+            let w = w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w));
+            add(word, w);
+            word += 1;
         }
+        if !tail.is_empty() {
+            add(word, partial(0, tail));
+        }
+        self.0 = sum;
+    }
+
+    /// The digest of this piece and the (disjoint) piece `other` digested.
+    pub fn and(self, other: Digest) -> Digest {
+        Digest(self.0.wrapping_add(other.0))
     }
 }
 
-impl Sink for Digest {
-    #[inline]
-    fn numbers(&mut self, xs: &[i64]) {
-        self.push_all(xs);
-    }
+/// The first pass's sink: no values, the lines only checked.
+struct Checker;
+
+impl Sink for Checker {
+    const CHECK: bool = true;
+    fn numbers(&mut self, _: &[i64]) {}
     fn check(&mut self) -> Result<(), ClientError> {
         Ok(())
     }
@@ -524,10 +551,11 @@ fn open_input() -> Result<(File, FileId), ClientError> {
     Ok((file, FileId::of(&m)))
 }
 
-/// What the first pass proved: this file, these numbers.
+/// What the first pass proved: this file, these bytes, this many numbers.
 struct Validated {
     id: FileId,
     digest: Digest,
+    count: u64,
 }
 
 /// Where the second half starts: just after the first line end at or past the middle.
@@ -538,7 +566,7 @@ fn split_point(file: &File, probe: &mut [u8], len: u64) -> Option<u64> {
     Some(mid + nl as u64 + 1)
 }
 
-/// First pass: every line valid; how many numbers, and their digest.
+/// First pass: every line valid; how many numbers, and the bytes' digest.
 fn validate(bufs: &mut [Vec<u8>; 2]) -> Result<(File, Validated), ClientError> {
     let (file, id) = open_input()?;
     let _bar = crate::progress::Bar::start("checking", id.size);
@@ -548,41 +576,34 @@ fn validate(bufs: &mut [Vec<u8>; 2]) -> Result<(File, Validated), ClientError> {
     // Only a file with no line end past its middle is checked by one thread.
     let [buf, buf2] = bufs;
     let split = split_point(&file, buf, id.size);
-    let digest = match split {
+    let (digest, count) = match split {
         None => {
-            let mut d = Digest::EMPTY;
-            read_range(&file, buf, 0, None, &mut d)?;
-            d
+            let r = read_range(&file, buf, 0, None, &mut Checker)?;
+            (r.digest, r.numbers)
         }
         Some(at) => {
             let (first, rest) = std::thread::scope(|s| {
-                let h = s.spawn(|| {
-                    let mut d = Digest::EMPTY;
-                    read_range(&file, buf2, at, None, &mut d).map(|_| d)
-                });
-                let mut d = Digest::EMPTY;
-                let first =
-                    read_range(&file, buf, 0, Some(at), &mut d).map(|(lines, _)| (lines, d));
-                (first, h.join())
+                let h = s.spawn(|| read_range(&file, buf2, at, None, &mut Checker));
+                (read_range(&file, buf, 0, Some(at), &mut Checker), h.join())
             });
             // The first half's error comes first; the second's is renumbered after it.
-            let (lines, d1) = first?;
-            let d2 = match rest {
-                Ok(Ok(d)) => d,
+            let first = first?;
+            let rest = match rest {
+                Ok(Ok(r)) => r,
                 Ok(Err(RangeError::Line(mut e))) => {
-                    e.line += lines;
+                    e.line += first.lines;
                     return Err(ClientError::Line(e.to_string()));
                 }
                 Ok(Err(RangeError::Other(e))) => return Err(e),
                 Err(_) => return Err(ClientError::Protocol("validation thread failed".into())),
             };
-            d1.then(d2)
+            (first.digest.and(rest.digest), first.numbers + rest.numbers)
         }
     };
-    if digest.count == 0 {
+    if count == 0 {
         return Err(ClientError::Empty);
     }
-    Ok((file, Validated { id, digest }))
+    Ok((file, Validated { id, digest, count }))
 }
 
 /// Second pass: packs numbers into data frames, many frames per TCP write, and holds
@@ -593,10 +614,11 @@ struct Streamer<'a> {
     total: u64,
     sent: u64,
     seq: u32,
-    digest: Digest,
-    pack: Vec<i64>,
+    /// Frames being batched for one write: `used` bytes of whole frames, then the open
+    /// frame, whose `open` numbers are written in place after room for its header.
     out: Vec<u8>,
     used: usize,
+    open: usize,
     /// The last frame, encoded but not sent.
     held: [u8; MAX_DATAGRAM],
     held_len: usize,
@@ -630,16 +652,16 @@ impl Streamer<'_> {
         r.map_err(|e| write_failed(e, self.stall, self.silent, self.idle))
     }
 
-    /// Encodes the packed numbers as the next data frame: into `held` if it is the
-    /// `last`, else into `out`, which is written when it has no room for another.
+    /// Closes the open frame as the next data frame: its header in front of its
+    /// numbers; the `last` is moved to `held`, any other stays in `out`, which is
+    /// written when it has no room for another.
     fn emit(&mut self, last: bool) {
-        let into = if last {
-            &mut self.held[..]
-        } else {
-            &mut self.out[self.used..]
-        };
-        match emit_data(into, JobId(0), self.seq, self.op, last, &self.pack) {
-            Ok(n) if last => self.held_len = n,
+        let frame = self.out.get_mut(self.used..).unwrap_or_default();
+        match emit_data_header(frame, JobId(0), self.seq, self.op, last, self.open) {
+            Ok(n) if last => {
+                self.held[..n].copy_from_slice(&frame[..n]);
+                self.held_len = n;
+            }
             Ok(n) => self.used += n,
             Err(e) => {
                 self.failed
@@ -647,7 +669,7 @@ impl Streamer<'_> {
             }
         }
         self.seq = self.seq.wrapping_add(1);
-        self.pack.clear();
+        self.open = 0;
         if self.used + MAX_DATAGRAM > self.out.len() {
             self.flush();
         }
@@ -671,15 +693,20 @@ impl Sink for Streamer<'_> {
             self.failed.get_or_insert(ClientError::Changed);
             return;
         }
-        self.digest.push_all(xs);
         while !xs.is_empty() {
-            let room = MAX_VALUES - self.pack.len();
+            let room = MAX_VALUES - self.open;
             let (now, rest) = xs.split_at(room.min(xs.len()));
             xs = rest;
-            self.pack.extend_from_slice(now);
+            // `out` always has room for a whole frame after `used`.
+            let at = self.used + HEADER_LEN + 8 * self.open;
+            let body = self.out.get_mut(at..at + 8 * now.len()).unwrap_or_default();
+            for (to, x) in body.chunks_exact_mut(8).zip(now) {
+                to.copy_from_slice(&x.to_be_bytes());
+            }
+            self.open += now.len();
             self.sent += now.len() as u64;
             let last = self.sent == self.total;
-            if self.pack.len() == MAX_VALUES || last {
+            if self.open == MAX_VALUES || last {
                 self.emit(last);
             }
         }
@@ -712,13 +739,12 @@ fn stream_numbers(
     let mut s = Streamer {
         stream,
         op,
-        total: valid.digest.count,
+        total: valid.count,
         sent: 0,
         seq: 0,
-        digest: Digest::EMPTY,
-        pack: Vec::with_capacity(MAX_VALUES),
         out: vec![0u8; FRAMES_PER_WRITE * MAX_DATAGRAM],
         used: 0,
+        open: 0,
         held: [0u8; MAX_DATAGRAM],
         held_len: 0,
         stall: cfg.backend_timeout,
@@ -729,17 +755,19 @@ fn stream_numbers(
         valid: valid.id,
         failed: None,
     };
-    let bytes = match read_range(file, buf, 0, None, &mut s) {
-        Ok((_, bytes)) => bytes,
+    let read = match read_range(file, buf, 0, None, &mut s) {
+        Ok(read) => read,
         // It was valid a moment ago.
         Err(RangeError::Line(_)) => return Err(ClientError::Changed),
         Err(RangeError::Other(e)) => return Err(e),
     };
     s.flush();
     s.check()?;
+    // The last frame is held once the validated count is reached.
     let unchanged = s.held_len > 0
-        && s.digest == valid.digest
-        && bytes == valid.id.size
+        && read.numbers == valid.count
+        && read.digest == valid.digest
+        && read.bytes == valid.id.size
         && same_file(file.metadata(), valid.id)
         && same_file(std::fs::metadata(INPUT), valid.id);
     if !unchanged {
@@ -752,43 +780,61 @@ fn stream_numbers(
 mod tests {
     use super::*;
 
-    fn digest(xs: &[i64]) -> Digest {
+    fn digest(bytes: &[u8]) -> Digest {
         let mut d = Digest::EMPTY;
-        for &x in xs {
-            d.push(x);
-        }
+        d.push_bytes(0, bytes);
         d
     }
 
-    #[test]
-    fn digests_of_halves_combine_into_the_whole() {
-        let xs: Vec<i64> = (0..1000).map(|i| i * 7919 - 40_000).collect();
-        for at in [0, 1, 2, 499, 999, 1000] {
-            assert_eq!(digest(&xs[..at]).then(digest(&xs[at..])), digest(&xs));
-        }
-        assert_eq!(digest(&xs).count, 1000);
+    fn sample() -> Vec<u8> {
+        (0..300i64)
+            .map(|i| format!("{}\n", i * 7919 - 40_000))
+            .collect::<String>()
+            .into_bytes()
     }
 
     #[test]
-    fn digest_sees_every_change_that_keeps_the_count() {
-        let xs: Vec<i64> = (0..200).map(|i| i * 3 - 100).collect();
-        let d = digest(&xs);
-        for i in 0..xs.len() {
-            for delta in [1, -1, 1 << 40, i64::MIN] {
-                let mut ys = xs.clone();
-                ys[i] = ys[i].wrapping_add(delta);
-                assert_ne!(digest(&ys), d, "change at {i}");
+    fn digests_of_pieces_cut_anywhere_add_up_to_the_whole() {
+        let file = sample();
+        let whole = digest(&file);
+        for at in 0..=file.len() {
+            let mut d = Digest::EMPTY;
+            d.push_bytes(0, &file[..at]);
+            let mut e = Digest::EMPTY;
+            // The second piece in reads of 5 bytes, as if read in small chunks.
+            for (i, c) in file[at..].chunks(5).enumerate() {
+                e.push_bytes((at + 5 * i) as u64, c);
             }
-            if i + 1 < xs.len() {
-                let mut ys = xs.clone();
-                ys.swap(i, i + 1);
-                assert_ne!(digest(&ys), d, "swap at {i}");
+            assert_eq!(d.and(e), whole, "cut at {at}");
+        }
+        assert_ne!(whole, Digest::EMPTY);
+    }
+
+    #[test]
+    fn digest_sees_every_change_that_keeps_the_size() {
+        let file = sample();
+        let d = digest(&file);
+        for i in 0..file.len() {
+            for b in [b'0', b'9', b'-', b'\n', b'\r', 0, 0xff] {
+                if file[i] != b {
+                    let mut g = file.clone();
+                    g[i] = b;
+                    assert_ne!(digest(&g), d, "byte {i} made {b}");
+                }
             }
         }
-        // A leading zero added at the front changes the position of every number.
-        let mut ys = vec![0];
-        ys.extend_from_slice(&xs[..xs.len() - 1]);
-        assert_ne!(digest(&ys).hash, d.hash);
+        // Two neighbouring lines swapped; the file shifted by one byte.
+        let lines: Vec<&[u8]> = file.split_inclusive(|&b| b == b'\n').collect();
+        for i in 0..lines.len() - 1 {
+            if lines[i] != lines[i + 1] {
+                let mut g = lines.clone();
+                g.swap(i, i + 1);
+                assert_ne!(digest(&g.concat()), d, "lines {i} and {} swapped", i + 1);
+            }
+        }
+        let mut g = vec![b'0'];
+        g.extend_from_slice(&file[..file.len() - 1]);
+        assert_ne!(digest(&g), d);
     }
 
     #[test]

@@ -724,6 +724,25 @@ pub fn emit_data_be(
     Ok(HEADER_LEN + body.len())
 }
 
+/// Writes a data frame's header for `count` numbers at the start of `buf`, whose
+/// numbers the caller puts (8 big-endian bytes each) in the `count * 8` bytes after it:
+/// an encoder that writes numbers straight into its output, with no copy. Returns the
+/// frame's length.
+///
+/// # Errors
+/// [`WireError::BadCount`] for more than [`MAX_VALUES`] numbers,
+/// [`WireError::BufferTooSmall`] if the frame does not fit in `buf`.
+pub fn emit_data_header(
+    buf: &mut [u8],
+    job: JobId,
+    seq: u32,
+    op: Op,
+    last: bool,
+    count: usize,
+) -> Result<usize, WireError> {
+    data_frame(buf, job, seq, op, last, count).map(|body| HEADER_LEN + body.len())
+}
+
 /// Writes a data frame's header for `count` numbers into `buf`; returns its body,
 /// `count * 8` bytes, for the caller to fill.
 fn data_frame(
