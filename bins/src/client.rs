@@ -9,8 +9,9 @@
 //! proved that it sent exactly what the first validated: the same bytes (the digests
 //! match), the whole file and no more (end of file at the validated size, the validated
 //! count of numbers), and the same file (device, inode, size, modification and change
-//! times, of the open file and of the name). Otherwise the client closes the connection without it and
-//! the AWS abandons the job: no answer is ever given for bytes that were not checked.
+//! times, of the open file and of the name). Otherwise the client closes the connection
+//! without it and the AWS abandons the job: no answer is ever given for bytes that were
+//! not checked.
 
 use crate::config::Config;
 use crate::messages::{client_boot, client_received, client_sent_numbers, client_sent_op, say};

@@ -432,10 +432,9 @@ impl LineReader {
     }
 
     /// Numbers on the lines completed so far: the lines that are neither blank nor the
-    /// bad line an error stopped at.
+    /// bad line an error stopped at (always the last line counted).
     pub fn numbers(&self) -> u64 {
-        let bad = u64::from(self.failed.as_ref().is_some_and(|e| e.line == self.lines));
-        self.lines - self.blanks - bad
+        self.lines - self.blanks - u64::from(self.failed.is_some())
     }
 
     /// Feeds the next chunk, folding every number it completes into `acc`: [`feed`]
