@@ -806,24 +806,31 @@ fn zero_bytes(x: u64) -> u64 {
     !(((x & LOW_SEVEN) + LOW_SEVEN) | x) & HIGH_BITS
 }
 
+/// The 8-byte words of a block, little-endian (a block is a whole number of them).
+#[inline(always)]
+fn words(block: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    block
+        .chunks_exact(8)
+        .map(|w| w.first_chunk::<8>().map_or(0, |w| u64::from_le_bytes(*w)))
+}
+
+/// `mask` (one bit per byte of the words so far) with the next word's bytes added: the
+/// high bit of each byte of `high`, the word's first byte the lowest new bit.
+#[inline(always)]
+fn gather(mask: u64, high: u64) -> u64 {
+    // Gathers the eight high bits into the top byte: each lands at bit 56 + its byte
+    // index and no two partial products meet. Shifting the mask down a byte per word
+    // (rather than each byte up to its place) keeps the compiler from vectorising this
+    // with emulated 64-bit multiplies, which is slower.
+    let byte = (high >> 7).wrapping_mul(0x0102_0408_1020_4080) & (0xff << 56);
+    (mask >> 8) | byte
+}
+
 /// One bit per byte of `block` (at most 64 bytes, the first byte the lowest bit): set
 /// where the byte is `\n`.
 #[inline(always)]
 fn newline_mask(block: &[u8]) -> u64 {
-    let mut mask = 0u64;
-    for word in block.chunks_exact(8) {
-        let w = word
-            .first_chunk::<8>()
-            .map_or(0, |w| u64::from_le_bytes(*w));
-        let high = zero_bytes(w ^ splat(b'\n'));
-        // Gathers the eight high bits into the top byte: each lands at bit 56 + its
-        // byte index and no two partial products meet. Shifting the mask down a byte
-        // per word (rather than each byte up to its place) keeps the compiler from
-        // vectorising this with emulated 64-bit multiplies, which is slower.
-        let byte = (high >> 7).wrapping_mul(0x0102_0408_1020_4080) & (0xff << 56);
-        mask = (mask >> 8) | byte;
-    }
-    mask
+    words(block).fold(0, |mask, w| gather(mask, zero_bytes(w ^ splat(b'\n'))))
 }
 
 /// For a checking scan: whether every line of `block` that starts after its first
@@ -847,19 +854,14 @@ fn plain_lines(block: &[u8; BLOCK], newlines: u64) -> bool {
     }
     let mut minus = 0u64;
     let mut other = 0u64;
-    for word in block.chunks_exact(8) {
-        let w = word
-            .first_chunk::<8>()
-            .map_or(0, |w| u64::from_le_bytes(*w));
+    for w in words(block) {
         let nl = zero_bytes(w ^ splat(b'\n'));
         let mi = zero_bytes(w ^ splat(b'-'));
         // As in [`digit_word`]: a carry can add a false flag, never hide one.
         let t = w ^ splat(b'0');
         let not_digit = (t | t.wrapping_add(splat(0x76))) & HIGH_BITS;
         other |= not_digit & !nl & !mi;
-        // As in [`newline_mask`].
-        let byte = (mi >> 7).wrapping_mul(0x0102_0408_1020_4080) & (0xff << 56);
-        minus = (minus >> 8) | byte;
+        minus = gather(minus, mi);
     }
     if other != 0 {
         return false;
