@@ -732,3 +732,66 @@ fn a_late_answer_to_an_earlier_probe_resends_nothing_sent_after_that_probe() {
     tx.handle_answer(d2.plus(10), 4, &Sack::default()).unwrap();
     assert_eq!(drain_seqs(&mut tx, d2.plus(10)), [0u32; 0]);
 }
+
+/// The in-order frames between the acks a receiver sends for `frames` more frames in
+/// order, polling after each as a back-end does.
+fn ack_gaps<const W: usize>(rx: &mut Receiver<W>, frames: u32) -> Vec<u32> {
+    let mut gaps = Vec::new();
+    let mut since = 0;
+    for _ in 0..frames {
+        assert_eq!(rx.handle(rx.cum(), false), Accepted::New);
+        since += 1;
+        if rx.poll_ack().is_some() {
+            gaps.push(since);
+            since = 0;
+        }
+    }
+    gaps
+}
+
+#[test]
+fn a_calm_stream_is_acknowledged_less_often_and_trouble_brings_quick_acks_back() {
+    type Rx = Receiver<512>;
+    assert_eq!(
+        (Rx::ACK_EVERY, Rx::ACK_EVERY_CALM, Rx::CALM_AFTER),
+        (16, 64, 512)
+    );
+    let mut rx = Rx::new();
+    // The first window is acknowledged every ACK_EVERY frames (31 acks before its 512th
+    // frame, which makes the stream calm), then every ACK_EVERY_CALM.
+    let gaps = ack_gaps(&mut rx, Rx::CALM_AFTER + 4 * Rx::ACK_EVERY_CALM);
+    assert_eq!(gaps, [[16; 31].as_slice(), &[64; 4]].concat());
+    // A gap is told at once, and its filling; then acks are quick again for a window.
+    let cum = rx.cum();
+    assert_eq!(rx.handle(cum + 1, false), Accepted::New);
+    assert_eq!(rx.poll_ack().map(|a| a.cum), Some(cum));
+    assert_eq!(rx.handle(cum, false), Accepted::New);
+    assert_eq!(rx.poll_ack().map(|a| a.cum), Some(cum + 2));
+    let gaps = ack_gaps(&mut rx, Rx::CALM_AFTER + 2 * Rx::ACK_EVERY_CALM);
+    assert_eq!(gaps, [[16; 31].as_slice(), &[64; 2]].concat());
+    // So does a duplicate, a frame beyond the window, and a sender's request for an ack
+    // (a timeout's probe).
+    for trouble in 0..3 {
+        let calm = ack_gaps(&mut rx, Rx::CALM_AFTER + Rx::ACK_EVERY_CALM);
+        assert_eq!(
+            calm.last(),
+            Some(&64),
+            "calm again before trouble {trouble}"
+        );
+        match trouble {
+            0 => assert_eq!(rx.handle(0, false), Accepted::Duplicate),
+            1 => assert_eq!(
+                rx.handle(rx.cum() + Rx::CAPACITY, false),
+                Accepted::OutOfWindow
+            ),
+            _ => rx.request_ack(),
+        }
+        assert!(rx.poll_ack().is_some());
+        let gaps = ack_gaps(&mut rx, 2 * Rx::ACK_EVERY);
+        assert_eq!(gaps, [16, 16], "after trouble {trouble}");
+    }
+    // A narrow window's acks are as frequent calm or not: it has no frames to spare.
+    assert_eq!(Receiver::<8>::ACK_EVERY_CALM, Receiver::<8>::ACK_EVERY);
+    let mut small = Receiver::<8>::new();
+    assert!(ack_gaps(&mut small, 200).iter().all(|&g| g == 2));
+}
