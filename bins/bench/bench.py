@@ -27,7 +27,9 @@ What it does, in one run:
    stopped, the client's ru_maxrss through /usr/bin/time (median of 5 runs).
 3. 16 clients at once on one file with fresh servers, then every server's VmHWM.
 4. Loss: a 3e6-number job through the fault-injecting relay (target/release/examples/relay)
-   at 0%, 10% and 30% drop in both directions, with datagrams sent per data frame.
+   at 0%, 10% and 30% drop in both directions, with datagrams sent per data frame. The
+   paths (and the direct one) run side by side and their jobs are taken in turn, so the
+   ratios compare runs made at the same moments.
 5. The core's in-memory throughput (target/release/examples/throughput) on the [-1e6, 1e6]
    file and the full-range file.
 6. With BENCH_BASE=<commit>: the same `./client sum`/`sos` with all five programs built from
@@ -41,11 +43,13 @@ What it does, in one run:
 Environment:
   BENCH_QUICK=1      CI mode: 3e5 and 3e6 only, loss run on 3e5, peers run once, about
                      a minute
-  BENCH_RUNS=N       runs per figure (default 5; 2 at 3e8 lines, 3 for the peers); the
-                     best (fastest) run is reported: on a shared machine it is the one
+  BENCH_RUNS=N       runs per figure (default 5; twice that up to 3e6 lines outside
+                     quick mode, 3 at 3e8, 3 for the peers); the best (fastest) run
+                     is reported: on a shared machine it is the one
                      least slowed by others (the loss run judges the median of at least
-                     7 instead, because its slow runs are what it measures)
-  BENCH_ID=xxx       EE450_ID for the bench servers (default 777; BENCH_BASE uses xxx+1)
+                     15, 7 in quick mode, because its slow runs are what it measures)
+  BENCH_ID=xxx       EE450_ID for the bench servers (default 777; BENCH_BASE uses xxx+1,
+                     the loss run's four paths xxx+2 to xxx+5)
   BENCH_BUILD=0      do not (re)build the throughput example / the base commit with cargo
   BENCH_PEERS=0      skip the peers
   BENCH_LOSS=0       skip the loss run
@@ -111,8 +115,10 @@ PEER_TIMEOUT = 300.0
 BOOT_TIMEOUT = 10.0
 CONCURRENT = 16
 LOADS: list[str] = []  # load average at the start and end of the run
-# Loss timings are short and spread more (timers): more runs, still a few seconds.
-LOSS_RUNS = max(RUNS, 7)
+# Loss timings are short and spread more (a job that meets a few timeouts in a row takes
+# twice the median): more runs, still under half a minute. Medians of 20 runs of the same
+# programs differed by 13% from one minute to the next at 30% drop; of 7, by more.
+LOSS_RUNS = max(RUNS, 7 if QUICK else 15)
 
 SERVERS = [
     # (program, boot line, (proto, base port))
@@ -631,6 +637,15 @@ def run_scalar(exe: Path, ds: Dataset, func: str, meta: dict) -> float:
     return r.seconds
 
 
+def runs_for(ds: Dataset) -> int:
+    """Runs per figure of ours (and of the scalar C program) on `ds`: RUNS; twice as many
+    for the jobs of under a tenth of a second (3e6 lines and fewer), which a millisecond of
+    the machine's noise moves by percents; 3 at most for the four-second jobs of 3e8."""
+    if ds.lines > 30_000_000:
+        return min(RUNS, 3)
+    return 2 * RUNS if ds.lines <= 3_000_000 and not QUICK else RUNS
+
+
 def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) -> Session:
     """A fresh server session on one file: ours, the scalar C program and (if asked) the
     base commit's programs, interleaved run by run so a busy moment hits all alike."""
@@ -646,7 +661,7 @@ def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) ->
         funcs = ["sum", "sos", "min", "max"] if ds.lines <= 30_000_000 else ["sum", "sos"]
         for func in funcs:
             ours, sc, bs, cpu, bcpu = [], [], [], [], []
-            for _ in range(RUNS if ds.lines <= 30_000_000 else min(RUNS, 2)):
+            for _ in range(runs_for(ds)):
                 r = run_client(ds, func, meta)
                 ours.append(r.seconds)
                 cpu.append(r.cpu)
@@ -715,33 +730,51 @@ def concurrent_run(ds: Dataset, meta: dict) -> dict[str, int | None]:
 
 
 def loss_run(ds: Dataset, meta: dict) -> dict | None:
-    """SUM of one file through the relay at 0, 10 and 30% drop (and directly)."""
+    """SUM of one file through the relay at 0, 10 and 30% drop (and directly).
+
+    The four paths run side by side, each with its own servers (and relay) under its own
+    EE450_ID, and their jobs are taken in turn: the goals are ratios between the paths,
+    and a machine whose speed drifts over the run (a shared one does, by tens of percent
+    within a minute) then slows every path alike instead of whichever ran last."""
     if os.environ.get("BENCH_LOSS", "1") == "0":
         return None
     warm(ds.path)
     res: dict = {"data": ds.name, "drops": {}}
-    for drop in (None, 0, 10, 30):
-        servers = Servers(f"loss-{drop}", relay_drop=drop)
-        try:
+    drops = [None, 0, 10, 30]
+    paths = {drop: Servers(f"loss-{drop}", relay_drop=drop, xxx=loss_id(i))
+             for i, drop in enumerate(drops)}
+    secs: dict = {drop: [] for drop in drops}
+    per_frame: dict = {drop: [] for drop in drops}
+    try:
+        for servers in paths.values():
             servers.start()
-            secs, per_frame = [], []
-            for _ in range(LOSS_RUNS):
+        for _ in range(LOSS_RUNS):
+            for drop, servers in paths.items():
                 before = servers.relay_stats() if drop is not None else None
-                secs.append(run_client(ds, "sum", meta).seconds)
+                secs[drop].append(run_client(ds, "sum", meta, xxx=servers.xxx).seconds)
                 if before is not None:
                     after = servers.relay_stats()
                     frames = after["unique"] - before["unique"]
                     if frames > 0:
-                        per_frame.append((after["data_sent"] - before["data_sent"]) / frames)
-        finally:
+                        per_frame[drop].append((after["data_sent"] - before["data_sent"])
+                                               / frames)
+    finally:
+        for servers in paths.values():
             servers.stop()
+    for drop in drops:
         key = "direct" if drop is None else str(drop)
-        res["drops"][key] = {"seconds": statistics.median(secs), "best": min(secs),
-                             "runs": secs,
-                             "per_frame": statistics.median(per_frame) if per_frame else None}
+        res["drops"][key] = {"seconds": statistics.median(secs[drop]),
+                             "best": min(secs[drop]), "runs": secs[drop],
+                             "per_frame": (statistics.median(per_frame[drop])
+                                           if per_frame[drop] else None)}
         log(f"  loss run {key}{'' if drop is None else '% drop'}: "
             f"{fmt_s(res['drops'][key]['seconds'])} s")
     return res
+
+
+def loss_id(i: int) -> str:
+    """The EE450_ID of the loss run's i-th path: after the bench's own and the base's."""
+    return f"{(int(BENCH_ID) + 2 + i) % 1000:03d}"
 
 
 # --------------------------------------------------------------------------------------
@@ -994,7 +1027,7 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
     out = [f"One `make bench` run ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs shared "
            f"with other work: load average {LOADS[0]} at the start, {LOADS[-1]} at the end; "
            "seconds, start to exit, best of "
-           f"{RUNS} (peers: of 3, or 1 above 10 s); x = seconds / offload's):", "",
+           f"{runs_for(big.ds)} (peers: of 3, or 1 above 10 s); x = seconds / offload's):", "",
            f"| {lines_label(big.ds.lines)} lines in [-1e6, 1e6] | SUM | x | SOS | x | exact |",
            "| --- | ---: | ---: | ---: | ---: | --- |"]
     tools: dict[str, dict[str, Row]] = {}
@@ -1057,7 +1090,8 @@ def main() -> int:
     if not sizes:
         raise SetupError("no data set fits on the disk: " + "; ".join(dropped))
     log(f"offload bench ({'quick' if QUICK else 'full'}; best of {RUNS} run(s) per figure "
-        f"of ours, EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs, load average {loadavg()})")
+        f"of ours ({2 * RUNS if not QUICK else RUNS} up to 3e6 lines, {min(RUNS, 3)} at 3e8), "
+        f"EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs, load average {loadavg()})")
     LOADS.append(loadavg())
     for note in dropped:
         log(f"  {note}")
