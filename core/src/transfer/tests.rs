@@ -381,19 +381,24 @@ fn sender_window_acks_and_probes() {
     let acked_at = d.plus(5);
     tx.handle_ack(acked_at, 5, &Sack::default()).unwrap();
     assert!(tx.is_acked());
-    // Waiting for the result: a timeout probes with the last frame.
+    // Waiting for the result: a timeout probes with the last frame, flagged ack-now, in
+    // PROBE_COPIES copies.
     let d = tx.poll_timeout().unwrap();
     assert_eq!(tx.stalled_for(d), Some(d.since(acked_at)));
     tx.handle_timeout(d);
-    let probe = tx.poll_transmit(d).unwrap();
-    assert!(matches!(
-        Frame::parse(probe),
-        Ok(Frame::Data {
-            seq: 4,
-            last: true,
-            ..
-        })
-    ));
+    for _ in 0..PROBE_COPIES {
+        let probe = tx.poll_transmit(d).unwrap();
+        assert!(matches!(
+            Frame::parse(probe),
+            Ok(Frame::Data {
+                seq: 4,
+                last: true,
+                ack_now: true,
+                ..
+            })
+        ));
+    }
+    assert!(tx.poll_transmit(d).is_none());
     tx.close();
     assert_eq!(tx.poll_timeout(), None);
     assert!(tx.poll_transmit(d).is_none());
@@ -436,15 +441,17 @@ fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
         (0..10).map(|s| (s, false)).collect::<std::vec::Vec<_>>()
     );
     // The peer got all ten but, under its ack interval, said nothing: the timeout sends
-    // one probe, the oldest missing frame, flagged ack-now; not the window.
+    // one probe, the oldest missing frame, flagged ack-now, in PROBE_COPIES copies back
+    // to back; not the window.
+    assert_eq!(PROBE_COPIES, 2);
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_flagged(&mut tx, d), [(0, true)]);
+    assert_eq!(drain_flagged(&mut tx, d), [(0, true), (0, true)]);
     // Its answer (for the duplicate) covers everything: nothing more is resent.
     tx.handle_answer(d.plus(100), 10, &Sack::default()).unwrap();
     assert_eq!(drain_seqs(&mut tx, d.plus(100)), [0u32; 0]);
     let s = tx.stats();
-    assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (11, 1, 0));
+    assert_eq!((s.datagrams, s.timeout_resent, s.sack_resent), (12, 2, 0));
 
     // Now frames 12..20 are really lost but for 19: the probe's ack (cum 12, frame 19
     // selectively) shows what is missing, and exactly that is resent at once.
@@ -455,7 +462,7 @@ fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
     assert_eq!(drain_seqs(&mut tx, t).len(), 10);
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_flagged(&mut tx, d), [(10, true)]);
+    assert_eq!(drain_flagged(&mut tx, d), [(10, true), (10, true)]);
     // An ordinary ack, sent before the probe arrived (it was on its way when the timer
     // fired, as after a stall of this host), proves nothing about what followed it:
     // nothing is resent on it.
@@ -470,7 +477,7 @@ fn a_timeout_probes_with_one_frame_then_resends_only_what_is_missing() {
         drain_flagged(&mut tx, d.plus(100)),
         (12..19).map(|s| (s, false)).collect::<std::vec::Vec<_>>()
     );
-    assert_eq!(tx.stats().timeout_resent, 1 + 1 + 7);
+    assert_eq!(tx.stats().timeout_resent, 2 + 2 + 7);
 }
 
 #[test]
@@ -646,7 +653,7 @@ fn round_trips_are_timed_by_the_newest_frame_or_the_probe_not_by_held_acks() {
     // is the lost ack's delay, not a round trip, and is not taken as one.
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_seqs(&mut tx, d), [1]);
+    assert_eq!(drain_seqs(&mut tx, d), [1, 1]);
     tx.handle_answer(d.plus(300), 4, &Sack::default()).unwrap();
     assert_eq!(tx.srtt(), Some((7 * 500 + 300) / 8));
     // An ordinary ack of several frames times only the newest of them.
@@ -672,14 +679,18 @@ fn an_unanswered_probe_is_followed_by_two() {
         tx.push(&[i], false).unwrap();
     }
     drain_seqs(&mut tx, Instant(0));
-    // First timeout: one probe, the oldest (most often the peer is only silent).
+    // First timeout: one probe, the oldest (most often the peer is only silent), in
+    // two copies.
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_flagged(&mut tx, d), [(0, true)]);
+    assert_eq!(drain_flagged(&mut tx, d), [(0, true), (0, true)]);
     // No answer: the path is losing. The oldest again, and the newest.
     let d = tx.poll_timeout().unwrap();
     tx.handle_timeout(d);
-    assert_eq!(drain_flagged(&mut tx, d), [(0, true), (3, false)]);
+    assert_eq!(
+        drain_flagged(&mut tx, d),
+        [(0, true), (0, true), (3, false)]
+    );
     assert_eq!(tx.stats().timeouts, 2);
 }
 
@@ -699,14 +710,14 @@ fn at_the_end_of_the_stream_a_timeout_resends_the_oldest_missing_frames() {
     assert_eq!(drain_seqs(&mut tx, Instant(400)), [2]);
     let d = Instant(1_000_000);
     tx.handle_timeout(d);
-    // The probe (the oldest, flagged) and the next TAIL_BURST - 1 missing frames.
+    // The probe (the oldest, flagged, twice) and the next TAIL_BURST - 1 missing frames.
     assert_eq!(TAIL_BURST, 4);
     assert_eq!(
         drain_flagged(&mut tx, d),
-        [(2, true), (4, false), (5, false), (7, false)]
+        [(2, true), (2, true), (4, false), (5, false), (7, false)]
     );
     let s = tx.stats();
-    assert_eq!((s.timeouts, s.sack_resent, s.timeout_resent), (1, 1, 4));
+    assert_eq!((s.timeouts, s.sack_resent, s.timeout_resent), (1, 1, 5));
 }
 
 #[test]
@@ -718,7 +729,7 @@ fn a_late_answer_to_an_earlier_probe_resends_nothing_sent_after_that_probe() {
     drain_seqs(&mut tx, Instant(0));
     let d1 = tx.poll_timeout().unwrap();
     tx.handle_timeout(d1);
-    assert_eq!(drain_seqs(&mut tx, d1), [0]);
+    assert_eq!(drain_seqs(&mut tx, d1), [0, 0]);
     // More frames go while the host stalls; a second timeout fires before any answer.
     for i in 4..8 {
         tx.push(&[i], false).unwrap();
@@ -726,7 +737,7 @@ fn a_late_answer_to_an_earlier_probe_resends_nothing_sent_after_that_probe() {
     assert_eq!(drain_seqs(&mut tx, d1.plus(10)), [4, 5, 6, 7]);
     let d2 = tx.poll_timeout().unwrap();
     tx.handle_timeout(d2);
-    assert_eq!(drain_seqs(&mut tx, d2), [0, 7]);
+    assert_eq!(drain_seqs(&mut tx, d2), [0, 0, 7]);
     // Now the first probe's answer: made when frames 0-3 had arrived, before 4-7 did.
     // It proves nothing about 4-7, which are not resent.
     tx.handle_answer(d2.plus(10), 4, &Sack::default()).unwrap();
