@@ -734,8 +734,8 @@ def loss_run(ds: Dataset, meta: dict) -> dict | None:
 
     The four paths run side by side, each with its own servers (and relay) under its own
     EE450_ID, and their jobs are taken in turn: the goals are ratios between the paths,
-    and a machine whose speed drifts over the run (a shared one does, by tens of percent
-    within a minute) then slows every path alike instead of whichever ran last."""
+    and a machine whose speed drifts over the run (a shared one does) then slows every
+    path alike instead of whichever ran last."""
     if os.environ.get("BENCH_LOSS", "1") == "0":
         return None
     warm(ds.path)

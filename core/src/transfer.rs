@@ -955,7 +955,7 @@ impl<const W: usize> Receiver<W> {
     /// In-order frames, with no gap, duplicate or probe among them, after which the
     /// stream is calm: a window's worth (never at 10% loss, where a window of 512 frames
     /// without one loss has a chance of 10^-23).
-    pub const CALM_AFTER: u32 = clamp(Sender::<W>::CAPACITY, 1, SACK_BITS as u32);
+    pub const CALM_AFTER: u32 = Sender::<W>::CAPACITY;
 
     /// A receiver expecting sequence number 0.
     pub const fn new() -> Self {
