@@ -213,16 +213,7 @@ fn client_stopped_mid_stream(c: &Cluster, dir: &Path, text: &[u8], func: &str) -
 
 /// Waits (at most 30 s) for a stderr line of `name` that contains `what`.
 fn wait_err(c: &Cluster, name: &str, what: &str) {
-    let p = c.proc(name);
-    let t = Instant::now();
-    while !p.errs().iter().any(|l| l.contains(what)) {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "{name}: {:?}",
-            p.errs()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    c.proc(name).wait_err(what, Duration::from_secs(30));
 }
 
 /// One story on every screen: no server printed a line (of success or progress) for

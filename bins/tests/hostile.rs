@@ -303,19 +303,15 @@ fn debug_counters_explain_a_lossy_job() {
         client_lines("sum", xs.len(), &expect("sum", xs.as_slice()))
     );
     // 54,600 numbers: 18,200 a part, 100 frames of 182 each.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let aws_lines = loop {
-        let lines: Vec<String> = c
-            .proc("aws")
-            .errs()
-            .into_iter()
-            .filter(|l| l.contains(" server ") && l.contains("data frames"))
-            .collect();
-        if lines.len() == 3 || Instant::now() > deadline {
-            break lines;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let counters = |l: &String| l.contains(" server ") && l.contains("data frames");
+    let aws_lines: Vec<String> = c
+        .proc("aws")
+        .wait_errs(Duration::from_secs(5), |e| {
+            e.iter().filter(|l| counters(l)).count() == 3
+        })
+        .into_iter()
+        .filter(counters)
+        .collect();
     assert_eq!(aws_lines.len(), 3, "{aws_lines:?}");
     let relayed: u64 = relays
         .iter()
@@ -340,13 +336,10 @@ fn debug_counters_explain_a_lossy_job() {
     }
     // The AWS's count of data datagrams is the relay's.
     assert_eq!(datagrams, relayed);
-    // Each back-end logs what it received: 100 distinct frames.
+    // Each back-end logs what it received: 100 distinct frames. (It writes the line before
+    // it sends its result, but the harness may not have read it yet: a bounded wait.)
     for name in ["serverA", "serverB", "serverC"] {
-        let errs = c.proc(name).errs();
-        let done = errs
-            .iter()
-            .find(|l| l.contains("complete: "))
-            .unwrap_or_else(|| panic!("{name}: {errs:?}"));
+        let done = c.proc(name).wait_err("complete: ", Duration::from_secs(5));
         assert!(done.contains("complete: 100 frames received"), "{done}");
     }
 }

@@ -20,23 +20,6 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
-/// Waits until `p`'s stderr has a line containing `what`.
-fn wait_err(p: &Proc, what: &str, limit: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        if let Some(l) = p.errs().into_iter().find(|l| l.contains(what)) {
-            return l;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "{}: no {what:?} in {:?}",
-            p.name,
-            p.errs()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Sends `xs` as data frames, the last one flagged.
 fn send_numbers(s: &mut TcpStream, op: Op, first_seq: u32, xs: &[i64], last: bool) -> u32 {
     let chunks: Vec<&[i64]> = xs.chunks(182).collect();
@@ -112,7 +95,7 @@ fn an_abandoned_job_finishes_on_no_screen() {
     send_numbers(&mut s, Op::Sum, 0, &[7; 910], false);
     std::thread::sleep(Duration::from_millis(300));
     drop(s);
-    let line = wait_err(c.proc("aws"), "abandoned", Duration::from_secs(10));
+    let line = c.proc("aws").wait_err("abandoned", Duration::from_secs(10));
     assert!(
         line.contains(&format!("job {job}"))
             && line.ends_with("abandoned: client closed after 910 of 1000 numbers"),
@@ -189,7 +172,7 @@ fn a_back_end_that_restarts_mid_job_is_named_as_such() {
     );
     // Told long before the 30 s silence limit.
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    let line = wait_err(c.proc("aws"), "abandoned", Duration::from_secs(5));
+    let line = c.proc("aws").wait_err("abandoned", Duration::from_secs(5));
     assert!(
         line.ends_with("abandoned: Backend-Server B lost the job (it restarted)"),
         "{line}"

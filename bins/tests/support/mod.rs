@@ -125,6 +125,29 @@ impl Proc {
         self.errs.lock().unwrap().clone()
     }
 
+    /// Waits (at most `limit`, then fails) until `done` holds for the stderr lines read
+    /// so far, and returns them. They are read on a thread of their own, so a line a
+    /// program wrote before its last datagram may not be here yet when a client is done.
+    pub fn wait_errs(&self, limit: Duration, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let errs = self.errs();
+            if done(&errs) {
+                return errs;
+            }
+            assert!(start.elapsed() < limit, "{}: {errs:?}", self.name);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits (at most `limit`) for a stderr line containing `what`, and returns it.
+    pub fn wait_err(&self, what: &str, limit: Duration) -> String {
+        let errs = self.wait_errs(limit, |e| e.iter().any(|l| l.contains(what)));
+        errs.into_iter()
+            .find(|l| l.contains(what))
+            .unwrap_or_default()
+    }
+
     /// Waits until at least `n` stdout lines arrived.
     pub fn wait_lines(&self, n: usize, limit: Duration) -> Vec<String> {
         let start = Instant::now();
