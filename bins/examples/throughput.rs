@@ -9,8 +9,10 @@
 //! accumulators), the parse alone (every value made, xored into one), and the check alone
 //! (`LineReader::feed_check`: lines checked and counted, no values, as the client's checking
 //! pass does). `seconds` is wall time; `cpu_seconds` is the time the thread was on a CPU
-//! (Linux only), which a busy machine does not inflate. Each figure is the median of `THROUGHPUT_RUNS` runs (default 5);
-//! `THROUGHPUT_OPS=PARSE,SUM` runs only the jobs named (for profiling).
+//! (Linux only), which a busy machine does not inflate. Each figure is the median of
+//! `THROUGHPUT_RUNS` runs (default 5), taken round the operations (one run of each, then
+//! the next) so that a busy spell hits all alike; `THROUGHPUT_OPS=PARSE,SUM` runs only the
+//! jobs named (for profiling).
 //!
 //! Output, one line per operation and data set, as `key=value` pairs that
 //! `bins/bench/bench.py` parses:
@@ -170,33 +172,39 @@ fn main() -> ExitCode {
     }
     for (name, data) in &sets {
         let bytes = data.len();
-        for &job in &jobs {
-            let mut times = Vec::with_capacity(runs);
-            let mut cpu_times = Vec::with_capacity(runs);
-            let mut last = (0, 0, None);
-            for _ in 0..runs {
+        // The runs go round the jobs (each job's first run, then each one's second, ...),
+        // so a busy spell of this shared machine slows every job alike instead of all
+        // runs of one (a run with one job at a time read MIN 0.80 GB/s, MAX 1.20).
+        let mut times = vec![Vec::with_capacity(runs); jobs.len()];
+        let mut cpu_times = vec![Vec::with_capacity(runs); jobs.len()];
+        let mut last = vec![(0, 0, None); jobs.len()];
+        for _ in 0..runs {
+            for (i, &job) in jobs.iter().enumerate() {
                 let cpu_start = cpu_ns();
                 let start = Instant::now();
                 match pass(std::hint::black_box(data), job) {
-                    Ok(r) => last = std::hint::black_box(r),
+                    Ok(r) => last[i] = std::hint::black_box(r),
                     Err(e) => {
                         eprintln!("throughput: {name}:{e}");
                         return ExitCode::FAILURE;
                     }
                 }
-                times.push(start.elapsed().as_secs_f64());
+                times[i].push(start.elapsed().as_secs_f64());
                 if let (Some(a), Some(b)) = (cpu_start, cpu_ns()) {
-                    cpu_times.push(b.saturating_sub(a) as f64 / 1e9);
+                    cpu_times[i].push(b.saturating_sub(a) as f64 / 1e9);
                 }
             }
-            let secs = median(times).max(1e-9);
-            let cpu = if cpu_times.len() == runs {
-                let c = median(cpu_times).max(1e-9);
+        }
+        for (i, &job) in jobs.iter().enumerate() {
+            let secs = median(std::mem::take(&mut times[i])).max(1e-9);
+            let cpu_runs = std::mem::take(&mut cpu_times[i]);
+            let cpu = if cpu_runs.len() == runs {
+                let c = median(cpu_runs).max(1e-9);
                 format!(" cpu_seconds={c:.6} cpu_gbps={:.3}", bytes as f64 / c / 1e9)
             } else {
                 String::new()
             };
-            let (lines, numbers, value) = last;
+            let (lines, numbers, value) = last[i].clone();
             let value = value.map(|v| format!(" value={v}")).unwrap_or_default();
             println!(
                 "op={} data={name} bytes={bytes} lines={lines} numbers={numbers} \
