@@ -804,8 +804,12 @@ def build_base() -> Path | None:
     sha = r.stdout.strip()
     tree = OUT / f"base-{sha[:12]}"
     bins = tree / "target" / "release"
-    if all((bins / p).exists() for p in PROGRAMS):
-        return bins
+    stamp = tree / ".bench-rustflags"
+    if tree.exists():
+        flags = own_rustflags(tree)
+        if (all((bins / p).exists() for p in PROGRAMS) and stamp.exists()
+                and stamp.read_text() == flags):
+            return bins
     if not BUILD:
         raise SetupError(f"BENCH_BASE={BASE} is not built in {tree} and BENCH_BUILD=0")
     log(f"building {BASE} ({sha[:12]}) into {tree.relative_to(REPO)} (once)")
@@ -817,11 +821,33 @@ def build_base() -> Path | None:
         subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
         if archive.wait() != 0:
             raise SetupError(f"git archive {sha} failed")
+    flags = own_rustflags(tree)
+    # RUSTFLAGS, set even when empty, replaces every config file's flags: the tree lies
+    # inside this repository, so cargo would otherwise add this checkout's
+    # .cargo/config.toml (found above the tree) to the base's own.
     r = subprocess.run(["cargo", "build", "--release", "--locked", "-p", "offload-bins"],
-                       cwd=tree, capture_output=True, text=True)
+                       cwd=tree, capture_output=True, text=True,
+                       env=dict(os.environ, RUSTFLAGS=flags))
     if r.returncode != 0:
         raise SetupError(f"building {BASE} failed: {r.stderr.strip()[-300:]}")
+    stamp.write_text(flags)
     return bins
+
+
+def own_rustflags(tree: Path) -> str:
+    """The host's rustflags in `tree`'s own .cargo/config.toml (target table first, then
+    build, as cargo takes them), space-separated; "" if it sets none."""
+    import tomllib
+    cfg = tree / ".cargo" / "config.toml"
+    if not cfg.exists():
+        return ""
+    data = tomllib.loads(cfg.read_text())
+    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout
+    triple = next((l.split(":", 1)[1].strip() for l in host.splitlines()
+                   if l.startswith("host:")), "")
+    flags = (data.get("target", {}).get(triple, {}).get("rustflags")
+             or data.get("build", {}).get("rustflags") or [])
+    return " ".join(flags) if isinstance(flags, list) else str(flags)
 
 
 # --------------------------------------------------------------------------------------
