@@ -1,7 +1,7 @@
 /* The bench's baseline: a single-process scalar C program that does what `./client OP`
  * does to nums.csv, without a network. `make bench` builds it with `gcc -O2 -march=native`
- * (the CPU offload's programs are built for) and times it
- * on the same files as offload (issue 11 section 2).
+ * (for the CPU offload's programs are built for) and times it on the same files as offload
+ * (issue 11 section 2).
  *
  *   scalar <min|max|sum|sos> FILE      prints the exact value, exit 0
  *
