@@ -805,11 +805,10 @@ def build_base() -> Path | None:
     tree = OUT / f"base-{sha[:12]}"
     bins = tree / "target" / "release"
     stamp = tree / ".bench-rustflags"
-    if tree.exists():
-        flags = own_rustflags(tree)
-        if (all((bins / p).exists() for p in PROGRAMS) and stamp.exists()
-                and stamp.read_text() == flags):
-            return bins
+    flags = own_rustflags(sha)
+    if (all((bins / p).exists() for p in PROGRAMS) and stamp.exists()
+            and stamp.read_text() == flags):
+        return bins
     if not BUILD:
         raise SetupError(f"BENCH_BASE={BASE} is not built in {tree} and BENCH_BUILD=0")
     log(f"building {BASE} ({sha[:12]}) into {tree.relative_to(REPO)} (once)")
@@ -821,7 +820,6 @@ def build_base() -> Path | None:
         subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
         if archive.wait() != 0:
             raise SetupError(f"git archive {sha} failed")
-    flags = own_rustflags(tree)
     # RUSTFLAGS, set even when empty, replaces every config file's flags: the tree lies
     # inside this repository, so cargo would otherwise add this checkout's
     # .cargo/config.toml (found above the tree) to the base's own.
@@ -834,14 +832,15 @@ def build_base() -> Path | None:
     return bins
 
 
-def own_rustflags(tree: Path) -> str:
-    """The host's rustflags in `tree`'s own .cargo/config.toml (target table first, then
-    build, as cargo takes them), space-separated; "" if it sets none."""
+def own_rustflags(sha: str) -> str:
+    """The host's rustflags in commit `sha`'s own .cargo/config.toml (target table first,
+    then build, as cargo takes them), space-separated; "" if it sets none."""
     import tomllib
-    cfg = tree / ".cargo" / "config.toml"
-    if not cfg.exists():
+    cfg = subprocess.run(["git", "show", f"{sha}:.cargo/config.toml"], cwd=REPO,
+                         capture_output=True, text=True)
+    if cfg.returncode != 0:
         return ""
-    data = tomllib.loads(cfg.read_text())
+    data = tomllib.loads(cfg.stdout)
     host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True).stdout
     triple = next((l.split(":", 1)[1].strip() for l in host.splitlines()
                    if l.startswith("host:")), "")
@@ -1124,7 +1123,7 @@ def main() -> int:
     if not sizes:
         raise SetupError("no data set fits on the disk: " + "; ".join(dropped))
     log(f"offload bench ({'quick' if QUICK else 'full'}; best of {RUNS} run(s) per figure "
-        f"of ours ({2 * RUNS if not QUICK else RUNS} up to 3e6 lines, {min(RUNS, 3)} at 3e8), "
+        f"of ours ({runs_for(D3E6)} up to 3e6 lines, {runs_for(D3E8)} at 3e8), "
         f"EE450_ID={BENCH_ID}, {os.cpu_count()} CPUs, load average {loadavg()})")
     LOADS.append(loadavg())
     for note in dropped:

@@ -204,7 +204,7 @@ fn main() -> ExitCode {
             } else {
                 String::new()
             };
-            let (lines, numbers, value) = last[i].clone();
+            let (lines, numbers, value) = std::mem::take(&mut last[i]);
             let value = value.map(|v| format!(" value={v}")).unwrap_or_default();
             println!(
                 "op={} data={name} bytes={bytes} lines={lines} numbers={numbers} \
