@@ -532,8 +532,9 @@ fn timeouts_back_off_within_a_bound_and_recover_on_progress() {
 }
 
 #[test]
-fn filling_a_gap_is_acknowledged_at_once() {
-    let mut rx: Receiver<64> = Receiver::new();
+fn filling_a_gap_of_a_narrow_window_is_acknowledged_at_once() {
+    let mut rx: Receiver<8> = Receiver::new();
+    assert_eq!(Receiver::<8>::CROWDED, 0);
     assert_eq!(rx.handle(0, false), Accepted::New);
     assert!(
         rx.poll_ack().is_none(),
@@ -555,9 +556,9 @@ fn filling_a_gap_is_acknowledged_at_once() {
     assert!(rx.poll_ack().is_none());
 }
 
-/// Which of frames 1..=17 a receiver acks when frame 0 is lost.
-fn acked_beyond_a_gap<const W: usize>(rx: &mut Receiver<W>) -> Vec<u32> {
-    (1..=17)
+/// Which of frames 1..=`last` a receiver acks when frame 0 is lost.
+fn acked_beyond_a_gap<const W: usize>(rx: &mut Receiver<W>, last: u32) -> Vec<u32> {
+    (1..=last)
         .filter(|&seq| {
             assert_eq!(rx.handle(seq, false), Accepted::New);
             rx.poll_ack().is_some()
@@ -569,32 +570,91 @@ fn acked_beyond_a_gap<const W: usize>(rx: &mut Receiver<W>) -> Vec<u32> {
 fn frames_beyond_a_gap_are_acknowledged_every_ack_beyond_gap() {
     // A narrow window: the gap is told when it opens, then every third frame beyond
     // it, which is when the sender resends what they overtook.
-    assert_eq!(Receiver::<64>::ACK_BEYOND_GAP, DUP_THRESHOLD);
+    assert_eq!(Receiver::<32>::ACK_BEYOND_GAP, DUP_THRESHOLD);
     assert_eq!(
-        acked_beyond_a_gap(&mut Receiver::<64>::new()),
+        acked_beyond_a_gap(&mut Receiver::<32>::new(), 17),
         [1, 4, 7, 10, 13, 16]
     );
-    // The AWS's wide window: every eighth.
-    assert_eq!(Receiver::<{ crate::WINDOW }>::ACK_BEYOND_GAP, 8);
+    // Wider, one per 16 frames of window.
+    assert_eq!(Receiver::<64>::ACK_BEYOND_GAP, 4);
+    assert_eq!(
+        acked_beyond_a_gap(&mut Receiver::<64>::new(), 17),
+        [1, 5, 9, 13, 17]
+    );
+    // The AWS's wide window: every 32nd.
+    assert_eq!(Receiver::<{ crate::WINDOW }>::ACK_BEYOND_GAP, 32);
     let mut rx: Receiver<{ crate::WINDOW }> = Receiver::new();
-    assert_eq!(acked_beyond_a_gap(&mut rx), [1, 9, 17]);
+    assert_eq!(acked_beyond_a_gap(&mut rx, 70), [1, 33, 65]);
     // Duplicates are told at once.
     assert_eq!(rx.handle(5, false), Accepted::Duplicate);
     let ack = rx.poll_ack().unwrap();
     assert_eq!(
-        (ack.cum, ack.sack.get(0), ack.sack.get(16)),
-        (0, true, true)
+        (ack.cum, ack.sack.get(0), ack.sack.get(69), ack.sack.get(70)),
+        (0, true, true, false)
     );
     // The last frame beyond a gap is told at once, and from then on every frame: what
     // still comes repairs the tail, and no later frames will carry the news.
-    assert_eq!(rx.handle(20, true), Accepted::New);
+    assert_eq!(rx.handle(73, true), Accepted::New);
     assert!(rx.poll_ack().is_some());
-    assert_eq!(rx.handle(19, false), Accepted::New);
+    assert_eq!(rx.handle(72, false), Accepted::New);
     assert!(rx.poll_ack().is_some());
     assert_eq!(rx.handle(0, false), Accepted::New);
     assert!(rx.poll_ack().is_some());
-    assert_eq!(rx.handle(18, false), Accepted::New);
+    assert_eq!(rx.handle(71, false), Accepted::New);
     assert!(rx.poll_ack().unwrap().complete);
+}
+
+#[test]
+fn repairs_of_a_wide_window_are_counted_with_the_frames_beyond_the_gap() {
+    type Rx = Receiver<{ crate::WINDOW }>;
+    assert_eq!(Rx::CROWDED, 384);
+    let mut rx = Rx::new();
+    // Every tenth frame of 0..200 lost: acks when the first gap opens, then every 32nd
+    // frame beyond it.
+    let arrived: Vec<u32> = (0..200).filter(|s| s % 10 != 0).collect();
+    let mut acks = 0;
+    for &seq in &arrived {
+        assert_eq!(rx.handle(seq, false), Accepted::New);
+        acks += u32::from(rx.poll_ack().is_some());
+    }
+    assert_eq!(acks, 1 + (arrived.len() as u32 - 1) / 32);
+    // The repairs, in order: each fills the oldest gap and moves the cumulative point
+    // on by ten, with other gaps still open. They are counted with the frames beyond
+    // the gap: one ack per 32 events, not one per repair.
+    let mut acked_at = Vec::new();
+    for seq in (0..190).step_by(10) {
+        assert_eq!(rx.handle(seq, false), Accepted::New);
+        assert_eq!(rx.cum(), seq + 10);
+        if rx.poll_ack().is_some() {
+            acked_at.push(seq);
+        }
+    }
+    // 180 frames arrived beyond the first gap: the 5th beyond-gap ack came at the 161st,
+    // 19 events before; the 13th repair (120) is the 32nd event.
+    assert_eq!(acked_at, [120]);
+    // The repair that closes the last gap counts too; then in-order frames are acked
+    // every ACK_EVERY again.
+    assert_eq!(rx.handle(190, false), Accepted::New);
+    assert!(rx.poll_ack().is_none());
+    for seq in 200..200 + Rx::ACK_EVERY {
+        assert_eq!(rx.handle(seq, false), Accepted::New);
+    }
+    let ack = rx.poll_ack().unwrap();
+    assert_eq!((ack.cum, ack.sack.get(0)), (200 + Rx::ACK_EVERY, false));
+
+    // A window nearly full behind a gap: a repair is told at once.
+    let mut rx = Rx::new();
+    for seq in 1..=Rx::CROWDED {
+        assert_eq!(rx.handle(seq, false), Accepted::New);
+    }
+    assert_eq!(rx.handle(Rx::CROWDED + 2, false), Accepted::New);
+    let _ = rx.poll_ack();
+    assert_eq!(rx.handle(0, false), Accepted::New);
+    assert_eq!(
+        rx.poll_ack().map(|a| a.cum),
+        Some(Rx::CROWDED + 1),
+        "a crowded window's repair is acked at once"
+    );
 }
 
 #[test]
@@ -620,8 +680,10 @@ fn a_lost_resend_is_resent_after_a_round_trip_without_waiting_for_the_timeout() 
     tx.handle_ack(Instant(600), 0, &sack).unwrap();
     assert_eq!(drain_seqs(&mut tx, Instant(600)), [0u32; 0]);
     let rto_at = Instant(600).plus(tx.rto());
+    // A round trip and a quarter: a copy may be late, not lost.
     let srtt = tx.srtt().unwrap();
-    let again = Instant(500).plus(srtt);
+    let after = srtt + srtt / 4;
+    let again = Instant(500).plus(after);
     assert!(again < rto_at, "{again:?} {rto_at:?}");
     assert_eq!(tx.poll_timeout(), Some(again));
     tx.handle_timeout(again);
@@ -630,13 +692,13 @@ fn a_lost_resend_is_resent_after_a_round_trip_without_waiting_for_the_timeout() 
     assert_eq!((s.timeouts, s.sack_resent, s.timeout_resent), (0, 2, 0));
     // Now the peer falls silent: nothing was heard after the second copy, so the round
     // trip passes without a third; only the timeout (one probe, backed off) is left.
-    assert_eq!(tx.poll_timeout(), Some(again.plus(srtt)));
-    tx.handle_timeout(again.plus(srtt));
-    assert_eq!(drain_seqs(&mut tx, again.plus(srtt)), [0u32; 0]);
+    assert_eq!(tx.poll_timeout(), Some(again.plus(after)));
+    tx.handle_timeout(again.plus(after));
+    assert_eq!(drain_seqs(&mut tx, again.plus(after)), [0u32; 0]);
     assert_eq!(tx.poll_timeout(), Some(rto_at));
     // Once 0 arrives, nothing is due but the timeout for the rest.
-    tx.handle_ack(Instant(1700), 5, &Sack::default()).unwrap();
-    assert_eq!(tx.poll_timeout(), Some(Instant(1700).plus(tx.rto())));
+    tx.handle_ack(Instant(2000), 5, &Sack::default()).unwrap();
+    assert_eq!(tx.poll_timeout(), Some(Instant(2000).plus(tx.rto())));
 }
 
 #[test]
@@ -772,12 +834,14 @@ fn a_calm_stream_is_acknowledged_less_often_and_trouble_brings_quick_acks_back()
     // frame, which makes the stream calm), then every ACK_EVERY_CALM.
     let gaps = ack_gaps(&mut rx, Rx::CALM_AFTER + 4 * Rx::ACK_EVERY_CALM);
     assert_eq!(gaps, [[16; 31].as_slice(), &[64; 4]].concat());
-    // A gap is told at once, and its filling; then acks are quick again for a window.
+    // A gap is told at once (its filling counts with the frames beyond it); then acks
+    // are quick again for a window.
     let cum = rx.cum();
     assert_eq!(rx.handle(cum + 1, false), Accepted::New);
     assert_eq!(rx.poll_ack().map(|a| a.cum), Some(cum));
     assert_eq!(rx.handle(cum, false), Accepted::New);
-    assert_eq!(rx.poll_ack().map(|a| a.cum), Some(cum + 2));
+    assert!(rx.poll_ack().is_none());
+    assert_eq!(rx.cum(), cum + 2);
     let gaps = ack_gaps(&mut rx, Rx::CALM_AFTER + 2 * Rx::ACK_EVERY_CALM);
     assert_eq!(gaps, [[16; 31].as_slice(), &[64; 2]].concat());
     // So does a duplicate, a frame beyond the window, and a sender's request for an ack
@@ -805,4 +869,53 @@ fn a_calm_stream_is_acknowledged_less_often_and_trouble_brings_quick_acks_back()
     assert_eq!(Receiver::<8>::ACK_EVERY_CALM, Receiver::<8>::ACK_EVERY);
     let mut small = Receiver::<8>::new();
     assert!(ack_gaps(&mut small, 200).iter().all(|&g| g == 2));
+}
+
+#[test]
+fn while_a_loss_is_repaired_fresh_frames_beyond_the_newest_acked_are_capped() {
+    assert_eq!(Sender::<{ crate::WINDOW }>::RECOVERY_PIPE, 128);
+    assert_eq!(Sender::<64>::RECOVERY_PIPE, 16);
+    assert_eq!(
+        Sender::<8>::RECOVERY_PIPE,
+        8,
+        "a narrow window is never capped"
+    );
+    let sack_of = |cum: u32, seqs: core::ops::RangeInclusive<u32>| {
+        let mut sack = Sack::default();
+        for seq in seqs {
+            sack.set((seq - cum - 1) as usize);
+        }
+        sack
+    };
+    // No loss: the whole window goes at once.
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..64 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(0)).len(), 64);
+
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..20 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(0)), (0..20).collect::<Vec<_>>());
+    // Frame 0 lost, 1..=3 acked: 0 is resent, and 16 fresh frames (4..20) are already
+    // beyond the newest acked one, so the 44 pushed now wait.
+    tx.handle_ack(Instant(100), 0, &sack_of(0, 1..=3)).unwrap();
+    for i in 20..64 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(100)), [0]);
+    // Acks up to 10: seven more go, up to 16 beyond it.
+    tx.handle_ack(Instant(200), 0, &sack_of(0, 1..=10)).unwrap();
+    assert_eq!(
+        drain_seqs(&mut tx, Instant(200)),
+        (20..27).collect::<Vec<_>>()
+    );
+    // The repair arrived and every frame sent was acked: no loss open, no cap.
+    tx.handle_ack(Instant(300), 27, &Sack::default()).unwrap();
+    assert_eq!(
+        drain_seqs(&mut tx, Instant(300)),
+        (27..64).collect::<Vec<_>>()
+    );
 }
