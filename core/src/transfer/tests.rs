@@ -899,13 +899,14 @@ fn while_a_loss_is_repaired_fresh_frames_beyond_the_newest_acked_are_capped() {
         tx.push(&[i], false).unwrap();
     }
     assert_eq!(drain_seqs(&mut tx, Instant(0)), (0..20).collect::<Vec<_>>());
-    // Frame 0 lost, 1..=3 acked: 0 is resent, and 16 fresh frames (4..20) are already
-    // beyond the newest acked one, so the 44 pushed now wait.
+    // Frame 0 lost, 1..=3 acked: 0 is resent (twice: with the 44 pushed now, it holds
+    // a full window), and 16 fresh frames (4..20) are already beyond the newest acked
+    // one, so those 44 wait.
     tx.handle_ack(Instant(100), 0, &sack_of(0, 1..=3)).unwrap();
     for i in 20..64 {
         tx.push(&[i], false).unwrap();
     }
-    assert_eq!(drain_seqs(&mut tx, Instant(100)), [0]);
+    assert_eq!(drain_seqs(&mut tx, Instant(100)), [0, 0]);
     // Acks up to 10: seven more go, up to 16 beyond it.
     tx.handle_ack(Instant(200), 0, &sack_of(0, 1..=10)).unwrap();
     assert_eq!(
@@ -918,4 +919,42 @@ fn while_a_loss_is_repaired_fresh_frames_beyond_the_newest_acked_are_capped() {
         drain_seqs(&mut tx, Instant(300)),
         (27..64).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn the_frame_that_holds_a_nearly_full_window_is_resent_twice() {
+    let sack_of = |seqs: core::ops::RangeInclusive<u32>| {
+        let mut sack = Sack::default();
+        for seq in seqs {
+            sack.set((seq - 1) as usize);
+        }
+        sack
+    };
+    // 20 frames of 64 in flight: frame 0 lost is resent once.
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..20 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(0)).len(), 20);
+    tx.handle_ack(Instant(100), 0, &sack_of(1..=3)).unwrap();
+    assert_eq!(drain_seqs(&mut tx, Instant(100)), [0]);
+    // A full window (more than three quarters): twice, back to back; frame 5, lost
+    // too but not holding the window, once.
+    let mut tx: Sender<64> = Sender::new(JobId(1), Op::Sum, Instant(0));
+    for i in 0..64 {
+        tx.push(&[i], false).unwrap();
+    }
+    assert_eq!(drain_seqs(&mut tx, Instant(0)).len(), 64);
+    let mut sack = sack_of(1..=60);
+    sack.0[0] &= !(1 << (7 - 4)); // frame 5 missing too
+    tx.handle_ack(Instant(100), 0, &sack).unwrap();
+    assert_eq!(drain_seqs(&mut tx, Instant(100)), [0, 0, 5]);
+    let s = tx.stats();
+    assert_eq!((s.datagrams, s.sack_resent), (67, 3));
+    // Both copies lost: a round trip and a quarter later, with an ack heard since, the
+    // next resend goes twice again.
+    tx.handle_ack(Instant(200), 0, &sack).unwrap();
+    let again = Instant(100).plus(tx.srtt().unwrap() * 5 / 4 + 1);
+    tx.handle_timeout(again);
+    assert_eq!(drain_seqs(&mut tx, again), [0, 0, 5]);
 }
