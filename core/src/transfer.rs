@@ -367,7 +367,7 @@ impl<const W: usize> Sender<W> {
                     self.probe_seq = None;
                 }
             }
-            // Should this copy be lost too, it is due again a round trip from now.
+            // Should this copy be lost too, it is due again `resend_after` from now.
             let again = now.plus(self.resend_after());
             if self.rack_at.map_or(true, |r| again < r) {
                 self.rack_at = Some(again);
