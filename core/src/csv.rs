@@ -452,11 +452,23 @@ impl LineReader {
         // The loop folds values only; how many it folded follows from the lines it
         // completed (a count kept per number took a register the loop lacks: SUM 1.18
         // -> 1.39 GB/s without it).
+        // Two short numbers at once (see [`interleave`]): one fold of their minimum,
+        // maximum, sum (below 2^25) or sum of squares (below 2^48, and the signs do not
+        // matter).
         let r = match a.op() {
-            Op::Min => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_min(v))),
-            Op::Max => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_max(v))),
-            Op::Sum => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_sum(v))),
-            Op::Sos => self.feed_into(chunk, &mut EachNumber(&mut |_, v| a.fold_sos(v))),
+            Op::Min => self.feed_fold(chunk, &mut a, Accumulator::fold_min, |a, x, y| {
+                a.fold_min(x.value().min(y.value()))
+            }),
+            Op::Max => self.feed_fold(chunk, &mut a, Accumulator::fold_max, |a, x, y| {
+                a.fold_max(x.value().max(y.value()))
+            }),
+            Op::Sum => self.feed_fold(chunk, &mut a, Accumulator::fold_sum, |a, x, y| {
+                a.fold_sum(x.value().wrapping_add(y.value()))
+            }),
+            Op::Sos => self.feed_fold(chunk, &mut a, Accumulator::fold_sos, |a, x, y| {
+                let square = |m: u64| m.wrapping_mul(m);
+                a.fold_squares(square(x.magnitude).wrapping_add(square(y.magnitude)))
+            }),
         };
         // Every line completed here is a number, a blank, or the bad line that stopped it.
         let bad = u64::from(r.is_err() && !failed_before);
@@ -472,6 +484,30 @@ impl LineReader {
     /// As [`LineReader::finish`].
     pub fn finish_reduce(&mut self, acc: &mut Accumulator) -> Result<(), LineError> {
         self.finish(|_, v| acc.push(v))
+    }
+
+    /// [`LineReader::feed_into`] folding into `acc` with `fold`, or `pair` for two
+    /// numbers at once.
+    #[inline(always)]
+    fn feed_fold<F, P>(
+        &mut self,
+        chunk: &[u8],
+        acc: &mut Accumulator,
+        fold: F,
+        pair: P,
+    ) -> Result<(), LineError>
+    where
+        F: Fn(&mut Accumulator, i64) + Copy,
+        P: Fn(&mut Accumulator, Short, Short) + Copy,
+    {
+        let mut sink = Fold {
+            acc: *acc,
+            fold,
+            pair,
+        };
+        let r = self.feed_into(chunk, &mut sink);
+        *acc = sink.acc;
+        r
     }
 
     #[inline(always)]
@@ -560,16 +596,63 @@ impl LineReader {
     /// The partial line is empty on entry.
     #[inline(always)]
     fn whole_lines<N: Numbers>(&mut self, buf: &[u8], out: &mut N) -> Result<(), LineError> {
+        let first = self.lines;
         let mut at = Cursor {
             start: 0,
             next: 0,
             newlines: 0,
-            lines: self.lines,
+            lines: first,
         };
+        // A fold takes the two halves of the buffer at once (see [`interleave`]); the
+        // first then goes on alone to the middle, in order, so that the first bad line
+        // is still found first and numbered; the second goes on from where it stopped.
+        if let Some(before) = out.snapshot() {
+            if let Some(mid) = halfway(buf) {
+                let mut b = Cursor {
+                    start: mid,
+                    next: 0,
+                    newlines: 0,
+                    lines: 0,
+                };
+                interleave(buf, &mut at, mid, &mut b, out);
+                if let Err(e) = self.lines_up_to(buf, &mut at, mid, out) {
+                    // Numbers after the bad line were folded in: fold only the ones
+                    // before it, again (an error ends the file: once a file at most).
+                    *out = before;
+                    refold(buf, e.line.saturating_sub(first + 1), out);
+                    return Err(e);
+                }
+                at.lines += b.lines;
+                at.start = b.start;
+            }
+        }
+        self.lines_up_to(buf, &mut at, buf.len(), out)?;
+        self.lines = at.lines;
+        let tail = buf.get(at.start..).unwrap_or(&[]);
+        self.hold(tail.get(..DECIDED).unwrap_or(tail));
+        self.check_partial()
+    }
+
+    /// The lines of `buf` from `at.start` that end before `limit` (a line start, or the
+    /// end of `buf`).
+    #[inline(always)]
+    fn lines_up_to<N: Numbers>(
+        &mut self,
+        buf: &[u8],
+        at: &mut Cursor,
+        limit: usize,
+        out: &mut N,
+    ) -> Result<(), LineError> {
         // The scan stops only for a line the fast path declines, so that its loop makes
         // no call and the caller's sink state can stay in registers.
-        while let Some(end) = scan(buf, &mut at, out) {
+        while let Some(end) = if N::CHECK {
+            scan(buf, at, out)
+        } else {
+            scan_lines(buf, at, limit, out)
+        } {
             let line = buf.get(at.start..end).unwrap_or(&[]);
+            // A line this long is decided by its start, as when it is held.
+            let line = line.get(..DECIDED).unwrap_or(line);
             match parse_line(line) {
                 Ok(Some(v)) => out.number(at.lines, v),
                 Ok(None) => self.blanks += 1,
@@ -580,10 +663,7 @@ impl LineReader {
             }
             at.start = end + 1;
         }
-        self.lines = at.lines;
-        let tail = buf.get(at.start..).unwrap_or(&[]);
-        self.hold(tail.get(..DECIDED).unwrap_or(tail));
-        self.check_partial()
+        Ok(())
     }
 
     /// Appends to the partial line, as much as fits.
@@ -642,6 +722,25 @@ trait Numbers {
 
     fn number(&mut self, line: u64, value: i64);
 
+    /// For a sink that may take its numbers in any order (a fold, which ignores the
+    /// line numbers): a copy of it as it is, to go back to. `None`: numbers in file
+    /// order only (and [`Numbers::pair`] is never called).
+    #[inline(always)]
+    fn snapshot(&self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
+    /// Two numbers of at most 7 bytes, in any order, for a sink that gives a
+    /// [`Numbers::snapshot`].
+    #[inline(always)]
+    fn pair(&mut self, a: Short, b: Short) {
+        self.number(0, a.value());
+        self.number(0, b.value());
+    }
+
     /// `values`, of the consecutive lines from `first` on.
     #[inline(always)]
     fn run(&mut self, first: u64, values: &[i64]) {
@@ -680,6 +779,36 @@ impl<F: FnMut(u64, &[i64])> Numbers for EachRun<'_, F> {
     }
 }
 
+/// Every number folded into an accumulator, in any order: with `fold`, or two at once
+/// with `pair`.
+#[derive(Clone, Copy)]
+struct Fold<F, P> {
+    acc: Accumulator,
+    fold: F,
+    pair: P,
+}
+
+impl<F, P> Numbers for Fold<F, P>
+where
+    F: Fn(&mut Accumulator, i64) + Copy,
+    P: Fn(&mut Accumulator, Short, Short) + Copy,
+{
+    #[inline(always)]
+    fn number(&mut self, _: u64, value: i64) {
+        (self.fold)(&mut self.acc, value)
+    }
+
+    #[inline(always)]
+    fn snapshot(&self) -> Option<Self> {
+        Some(*self)
+    }
+
+    #[inline(always)]
+    fn pair(&mut self, a: Short, b: Short) {
+        (self.pair)(&mut self.acc, a, b)
+    }
+}
+
 /// No values: the lines are checked and counted only.
 struct Checked;
 
@@ -705,7 +834,9 @@ struct Cursor {
 /// Passes every line the fast path takes to `sink`, block by block; stops at the end
 /// of a line it does not take (returned, with `at.lines` counting it and `at.start` its
 /// start), or with `None` at the end of `buf` or once the open line is long enough to
-/// be decided, leaving `at.start` at the start of the unfinished line.
+/// be decided, leaving `at.start` at the start of the unfinished line. The checking
+/// sink's scan, for its blocks of plain lines taken at once; sinks of values go line
+/// by line ([`scan_lines`]), which is faster when values are made.
 #[inline(always)]
 fn scan<N: Numbers>(buf: &[u8], at: &mut Cursor, out: &mut N) -> Option<usize> {
     // For a sink that takes runs, a block's numbers are gathered here first.
@@ -771,6 +902,234 @@ fn scan<N: Numbers>(buf: &[u8], at: &mut Cursor, out: &mut N) -> Option<usize> {
             at.newlines = newline_mask(&padded);
         }
         at.next += BLOCK;
+    }
+}
+
+/// Bytes [`scan_lines`] reads from a line's start: the longest line it finds the end
+/// of is 23 bytes (a full-range number is at most 20).
+const WINDOW: usize = 24;
+
+/// [`scan`]'s contract, for a sink that takes values and the lines that end before
+/// `limit`: each line's end is found from its start, a word at a time (see
+/// [`next_line`]), rather than from a block's newline mask, whose 64-bit gathers cost
+/// more a line than the lines' own words when lines are short. Stops for a line of
+/// [`WINDOW`] bytes or more, and for the lines of the buffer's last `WINDOW` bytes (a
+/// handful a chunk), which [`parse_line`] takes.
+#[inline(always)]
+fn scan_lines<N: Numbers>(buf: &[u8], at: &mut Cursor, limit: usize, out: &mut N) -> Option<usize> {
+    // For a sink that takes runs, up to a block of numbers are gathered here first.
+    let mut values = [0i64; BLOCK];
+    let mut taken = 0usize;
+    while at.start < limit {
+        let Some((len, value)) = next_line(buf, at.start) else {
+            break;
+        };
+        let end = at.start + len;
+        match value {
+            Some(v) if N::RUNS => {
+                if let Some(slot) = values.get_mut(taken) {
+                    *slot = v;
+                }
+                taken += 1;
+                if taken == BLOCK {
+                    hand_over(out, at, &values, taken);
+                    taken = 0;
+                }
+            }
+            Some(v) => {
+                at.lines += 1;
+                out.number(at.lines, v);
+            }
+            None => {
+                hand_over(out, at, &values, taken);
+                at.lines += 1;
+                return Some(end);
+            }
+        }
+        at.start = end + 1;
+    }
+    hand_over(out, at, &values, taken);
+    // The last bytes before `limit`, or a line too long for the window.
+    let nl = find_newline(buf.get(at.start..limit)?)?;
+    at.lines += 1;
+    Some(at.start + nl)
+}
+
+/// The line that starts at `buf[start]`, from the [`WINDOW`] bytes there: its length
+/// (without the `\n`) and its number, if the fast path takes it (`-?[0-9]{1,19}` within
+/// the `i64` range). `None` when fewer than `WINDOW` bytes are left or the line is
+/// longer. A line of up to 7 bytes (every number in [-9999999, 9999999]) is converted
+/// from its first word, which found its end ([`short_line_of`]); a longer one by
+/// [`fast_number`].
+#[inline(always)]
+fn next_line(buf: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
+    let window = buf.get(start..)?.first_chunk::<WINDOW>()?;
+    let [w0, w1, w2] = window_words(window);
+    // Only the lowest flag of `newline_flags` is exact, and only that one is used.
+    let z0 = newline_flags(w0);
+    if z0 != 0 {
+        let short = short_line_of(w0);
+        let value = (short.bad == 0).then(|| short.number.value());
+        return Some((short.len, value));
+    }
+    let (z1, z2) = (newline_flags(w1), newline_flags(w2));
+    let len = if z1 != 0 {
+        8 + (z1.trailing_zeros() / 8) as usize
+    } else if z2 != 0 {
+        16 + (z2.trailing_zeros() / 8) as usize
+    } else {
+        return None;
+    };
+    Some((len, fast_number(buf, start, start + len)))
+}
+
+/// Folds the numbers of the first `lines` lines of `buf` into `out`, in order, with
+/// [`parse_line`]: the lines before a bad one, after [`interleave`] folded more.
+fn refold<N: Numbers>(buf: &[u8], lines: u64, out: &mut N) {
+    let mut rest = buf;
+    for line in 1..=lines {
+        let Some(nl) = find_newline(rest) else {
+            return;
+        };
+        if let Ok(Some(v)) = parse_line(rest.get(..nl).unwrap_or(&[])) {
+            out.number(line, v);
+        }
+        rest = rest.get(nl + 1..).unwrap_or(&[]);
+    }
+}
+
+/// The word at `buf[start]`, little-endian.
+#[inline(always)]
+fn word_at(buf: &[u8], start: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(*buf.get(start..)?.first_chunk::<8>()?))
+}
+
+/// Smallest buffer a fold takes as two halves at once: below it, the halves' set-up
+/// is not worth it (and small buffers stay the plain path's).
+const INTERLEAVE_MIN: usize = 512;
+
+/// Where a fold's second cursor starts in `buf`: just after the first newline at or
+/// past its middle, if `buf` is long enough and there is one within [`DECIDED`] bytes.
+fn halfway(buf: &[u8]) -> Option<usize> {
+    if buf.len() < INTERLEAVE_MIN {
+        return None;
+    }
+    let mid = buf.len() / 2;
+    let after = buf.get(mid..)?;
+    let nl = find_newline(after.get(..DECIDED).unwrap_or(after))?;
+    Some(mid + nl + 1)
+}
+
+/// Takes the lines of two parts of `buf` at once, one each a step: `a`'s, which end
+/// before `mid`, and `b`'s from `mid` on, both folded into `out` ([`Numbers::pair`]),
+/// while both are numbers of at most 7 bytes ([`short_line_of`]). Finding a line's end from its start is a chain of dependent steps (load,
+/// match, count, add) a line long; two independent chains keep the core busy while each
+/// waits. Stops, with both cursors at a line not yet taken, when either line is not
+/// one the fast path takes, or `a` reaches `mid`.
+#[inline(never)]
+fn interleave<N: Numbers>(buf: &[u8], a: &mut Cursor, mid: usize, b: &mut Cursor, out: &mut N) {
+    // The fold works on a copy, which stays in registers.
+    let Some(mut fold) = out.snapshot() else {
+        return;
+    };
+    // Lines taken by each cursor, added to both once at the end (a fold ignores the
+    // line numbers).
+    let mut taken = 0u64;
+    let (mut ia, mut ib) = (a.start, b.start);
+    while ia < mid {
+        let (Some(wa), Some(wb)) = (word_at(buf, ia), word_at(buf, ib)) else {
+            break;
+        };
+        // Both lines read without a branch, then one test for the two.
+        let (la, lb) = (short_line_of(wa), short_line_of(wb));
+        if la.bad | lb.bad != 0 {
+            break;
+        }
+        fold.pair(la.number, lb.number);
+        ia += la.len + 1;
+        ib += lb.len + 1;
+        taken += 1;
+    }
+    *out = fold;
+    a.start = ia;
+    b.start = ib;
+    a.lines += taken;
+    b.lines += taken;
+}
+
+/// The three little-endian words of a [`scan_lines`] window.
+#[inline(always)]
+fn window_words(window: &[u8; WINDOW]) -> [u64; 3] {
+    let mut w = [0u64; 3];
+    for (to, from) in w.iter_mut().zip(words(window)) {
+        *to = from;
+    }
+    w
+}
+
+/// The high bit of `x`'s first `\n` byte, with possibly false flags above it (the
+/// short form of [`zero_bytes`]: a borrow only runs upward from a zero byte); 0 if
+/// there is none.
+#[inline(always)]
+fn newline_flags(w: u64) -> u64 {
+    let x = w ^ splat(b'\n');
+    x.wrapping_sub(splat(1)) & !x & HIGH_BITS
+}
+
+/// A number of at most 7 digits, as [`short_line_of`] reads it: a magnitude below 10^7
+/// and a sign.
+#[derive(Clone, Copy)]
+struct Short {
+    magnitude: u64,
+    /// All ones for a negative number, else 0.
+    sign: u64,
+}
+
+impl Short {
+    #[inline(always)]
+    fn value(self) -> i64 {
+        // Far inside the i64 range: negated by two's complement.
+        (self.magnitude ^ self.sign).wrapping_sub(self.sign) as i64
+    }
+}
+
+/// A line of at most 7 bytes read from the word `w` at its start, with no branch:
+/// its length (up to the first newline), and the number if it is `-?[0-9]{1,7}`; any
+/// other line (a longer one, one with other bytes, no newline in `w`) has a non-zero
+/// `bad` and is left to the slower paths. As [`fast_number`] for the lines it takes.
+#[derive(Clone, Copy)]
+struct ShortLine {
+    len: usize,
+    number: Short,
+    bad: u64,
+}
+
+#[inline(always)]
+fn short_line_of(w: u64) -> ShortLine {
+    // Bit 64 (no newline in `w`) makes `len` 8, which the length test below refuses.
+    let tz = newline_flags(w).trailing_zeros();
+    let len = (tz / 8) as usize;
+    let negative = u64::from(w as u8 == b'-');
+    let sign = negative.wrapping_neg();
+    // 1 to 7 digits after the sign, and at most 7 bytes: 1 + sign <= len <= 7.
+    let digits = len.wrapping_sub(negative as usize);
+    let too_long_or_empty = digits.wrapping_sub(1) >= 7 - negative as usize;
+    // The line's bytes as digit values, the sign's byte made a zero digit; shifted to
+    // the top of the word, which drops the newline and what follows it and brings in
+    // zero bytes (zero digits, which lead) from below (for a line that passes the
+    // length test, `len` is 1 to 7 and the shift 8 to 56).
+    let t = (w ^ splat(b'0') ^ (sign & u64::from(b'-' ^ b'0'))).wrapping_shl(71 - tz);
+    // As in [`digit_word`]: a carry can add a false flag, never hide one.
+    let not_digits = (t | t.wrapping_add(splat(0x76))) & HIGH_BITS;
+    // [`eight_digits`], its last step by 32-bit halves: no 64-bit constant, of which
+    // the interleaved loop has more than registers.
+    let pairs = t.wrapping_mul(1 + (10 << 8)) >> 8;
+    let fours = (pairs & 0x00ff_00ff_00ff_00ff).wrapping_mul(1 + (100 << 16)) >> 16;
+    let magnitude = u64::from(fours as u16) * 10_000 + u64::from((fours >> 32) as u16);
+    ShortLine {
+        len,
+        number: Short { magnitude, sign },
+        bad: not_digits | u64::from(too_long_or_empty),
     }
 }
 
@@ -904,6 +1263,13 @@ fn eight_digits(v: u64) -> u64 {
         >> 32
 }
 
+/// The little-endian word of the 8 bytes before `end` in `buf`, if there are 8.
+#[inline(always)]
+fn word_before(buf: &[u8], end: usize) -> Option<u64> {
+    let bytes = buf.get(end.wrapping_sub(8)..end)?;
+    Some(u64::from_le_bytes(*bytes.first_chunk::<8>()?))
+}
+
 /// The common case, for the line `buf[start..end]`: `-?[0-9]{1,19}` within the `i64`
 /// range. `None` leaves the line to [`parse_line`]. Reads up to 24 bytes before `end`,
 /// earlier lines included, and masks off what is not the line's; the first lines of a
@@ -912,8 +1278,7 @@ fn eight_digits(v: u64) -> u64 {
 fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
     let negative = buf.get(start) == Some(&b'-');
     let digits = end.wrapping_sub(start).wrapping_sub(usize::from(negative));
-    let (before, last) = buf.get(..end)?.split_last_chunk::<8>()?;
-    let w0 = u64::from_le_bytes(*last);
+    let w0 = word_before(buf, end)?;
     let magnitude = if digits.wrapping_sub(1) < 8 {
         let (bad, v) = digit_word(w0, digits);
         if bad != 0 {
@@ -921,19 +1286,19 @@ fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
         }
         eight_digits(v)
     } else if digits.wrapping_sub(9) < 8 {
-        let (_, w1) = before.split_last_chunk::<8>()?;
+        let w1 = word_before(buf, end.wrapping_sub(8))?;
         let (bad0, v0) = digit_word(w0, 8);
-        let (bad1, v1) = digit_word(u64::from_le_bytes(*w1), digits - 8);
+        let (bad1, v1) = digit_word(w1, digits - 8);
         if bad0 | bad1 != 0 {
             return None;
         }
         eight_digits(v1) * 100_000_000 + eight_digits(v0)
     } else if digits.wrapping_sub(17) < 3 {
-        let (before, w1) = before.split_last_chunk::<8>()?;
-        let (_, w2) = before.split_last_chunk::<8>()?;
+        let w1 = word_before(buf, end.wrapping_sub(8))?;
+        let w2 = word_before(buf, end.wrapping_sub(16))?;
         let (bad0, v0) = digit_word(w0, 8);
-        let (bad1, v1) = digit_word(u64::from_le_bytes(*w1), 8);
-        let (bad2, v2) = digit_word(u64::from_le_bytes(*w2), digits - 16);
+        let (bad1, v1) = digit_word(w1, 8);
+        let (bad2, v2) = digit_word(w2, digits - 16);
         if bad0 | bad1 | bad2 != 0 {
             return None;
         }
@@ -1607,6 +1972,66 @@ mod tests {
                     "round {round}"
                 );
                 assert_eq!(counted, want.len() as u64, "round {round}, checked");
+            }
+        }
+    }
+
+    /// A fold takes a buffer's two halves at once ([`interleave`]), short lines only:
+    /// whatever the lines and wherever a flaw (in either half, or none), the same
+    /// numbers are folded as by the reference (those before the flaw, and no more),
+    /// and the same error is reported, as by `feed`.
+    #[test]
+    fn folds_of_two_halves_match_the_reference() {
+        const ODD: &[&[u8]] = &[
+            b"-1000000",
+            b"12345678",
+            b"-9999999",
+            b"9999999",
+            b"-",
+            b"",
+            b"-0",
+            b"1x",
+            b"5\r",
+            b"9223372036854775807",
+            b"-9223372036854775808",
+            b"9223372036854775808",
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let rounds = if cfg!(miri) { 4 } else { 400 };
+        for round in 0..rounds {
+            let mut file = Vec::new();
+            let lines = 1 + rng.below(900);
+            let flaw_at = rng.below(lines + lines / 4);
+            for i in 0..lines {
+                if i == flaw_at || rng.below(200) == 0 {
+                    file.extend_from_slice(ODD[rng.below(ODD.len() as u64) as usize]);
+                } else {
+                    if rng.below(2) == 0 {
+                        file.push(b'-');
+                    }
+                    for _ in 0..1 + rng.below(7) {
+                        file.push(b'0' + rng.below(10) as u8);
+                    }
+                }
+                file.push(b'\n');
+            }
+            let mut want = Vec::new();
+            let want_err = reference::parse_file(&file, |_, v| want.push(v)).err();
+            let fed = all(&file, file.len()).err();
+            for op in Op::ALL {
+                let mut expect = Accumulator::new(op);
+                want.iter().for_each(|&v| expect.push(v));
+                for size in [file.len(), 512 + rng.below(600) as usize] {
+                    let (mut acc, mut r) = (Accumulator::new(op), LineReader::new());
+                    let err = file
+                        .chunks(size)
+                        .find_map(|c| r.feed_reduce(c, &mut acc).err())
+                        .or_else(|| r.finish_reduce(&mut acc).err());
+                    let at = format!("round {round}, {op:?}, chunks of {size}");
+                    assert_eq!(acc.finish(), expect.finish(), "{at}");
+                    assert_eq!(err.as_ref().map(|e| (e.line, e.error)), want_err, "{at}");
+                    assert_eq!(err, fed, "{at}");
+                }
             }
         }
     }

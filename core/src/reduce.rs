@@ -131,6 +131,16 @@ impl Accumulator {
         self.sos_hi = self.sos_hi.wrapping_add(u64::from(carry));
     }
 
+    /// Folds in numbers whose squares add up to `squares` (for [`Op::Sos`]; exact
+    /// while they do not overflow a `u64`, as two squares below 2^62 do not): several
+    /// squares at the cost of one.
+    #[inline(always)]
+    pub(crate) fn fold_squares(&mut self, squares: u64) {
+        let (lo, carry) = self.sos_lo.overflowing_add(u128::from(squares));
+        self.sos_lo = lo;
+        self.sos_hi = self.sos_hi.wrapping_add(u64::from(carry));
+    }
+
     /// Counts `n` numbers folded by the `fold_*` functions.
     pub(crate) fn add_count(&mut self, n: u64) {
         self.count = self.count.wrapping_add(n);

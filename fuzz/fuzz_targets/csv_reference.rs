@@ -3,11 +3,14 @@
 //! and the same first error on the same line, for any input cut into any chunks. The
 //! fast path and the early reporting of long or binary lines must never change an
 //! answer; nor may `feed_runs`, which hands numbers over in runs, nor `feed_check`,
-//! which only counts (and takes blocks of plain lines at once).
+//! which only counts (and takes blocks of plain lines at once), nor `feed_reduce`,
+//! which folds the two halves of a long enough chunk at once (the same result for each
+//! operation: the numbers before the first error, and no more).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use offload_core::csv::{reference, LineError, LineReader, EXCERPT_LEN};
+use offload_core::{Accumulator, Op, Reduction};
 
 /// Bytes that make lines the fast path takes, and the ones it must hand over.
 const ALPHABET: &[u8] =
@@ -46,6 +49,19 @@ fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     }
     let end = r.finish(|l, v| out.push((l, v))).err();
     (out, end)
+}
+
+/// `feed_reduce` over the chunks: the result, and the first error.
+fn reduce<'a>(op: Op, chunks: impl Iterator<Item = &'a [u8]>) -> (Reduction, Option<LineError>) {
+    let mut acc = Accumulator::new(op);
+    let mut r = LineReader::new();
+    for c in chunks {
+        if let Err(e) = r.feed_reduce(c, &mut acc) {
+            return (acc.finish(), Some(e));
+        }
+    }
+    let end = r.finish_reduce(&mut acc).err();
+    (acc.finish(), end)
 }
 
 /// `feed_check` over the same chunks: how many numbers it counted, and its first error.
@@ -120,6 +136,22 @@ fuzz_target!(|input: &[u8]| {
         runs, whole,
         "feed_runs differs from feed: sizes {sizes:?} x {scale}"
     );
+
+    for op in Op::ALL {
+        let mut expect = Accumulator::new(op);
+        want.iter().for_each(|&(_, v)| expect.push(v));
+        let expect = (expect.finish(), whole.1.clone());
+        assert_eq!(
+            reduce(op, std::iter::once(&data[..])),
+            expect,
+            "feed_reduce differs from feed: {op:?}"
+        );
+        assert_eq!(
+            reduce(op, chunks.iter().copied()),
+            expect,
+            "feed_reduce differs from feed: {op:?}, sizes {sizes:?} x {scale}"
+        );
+    }
 
     let counted = want.len() as u64;
     assert_eq!(
