@@ -357,12 +357,14 @@ struct Range {
 
 /// Reads `file` from byte `start`, `len` bytes or to the end, in [`CHUNK`]-byte reads,
 /// handing every number to `sink` (or only checking the lines, for a [`Sink::CHECK`]
-/// sink) and digesting every byte. A range must start at a line's start; one that stops
-/// early must stop just after a line end. Positioned reads: two threads may read one
-/// open file at once.
+/// sink) and digesting every byte; `spare` lets the line reader take each chunk's two
+/// halves at once (`LineReader::feed_runs_with`; unused by a checking pass). A range
+/// must start at a line's start; one that stops early must stop just after a line end.
+/// Positioned reads: two threads may read one open file at once.
 fn read_range<S: Sink>(
     file: &File,
     buf: &mut [u8],
+    spare: &mut [i64],
     start: u64,
     len: Option<u64>,
     sink: &mut S,
@@ -392,7 +394,7 @@ fn read_range<S: Sink>(
         if S::CHECK {
             lines.feed_check(&buf[..n])
         } else {
-            lines.feed_runs(&buf[..n], |_, xs| sink.numbers(xs))
+            lines.feed_runs_with(&buf[..n], spare, |_, xs| sink.numbers(xs))
         }
         .map_err(RangeError::Line)?;
         sink.check().map_err(RangeError::Other)?;
@@ -579,13 +581,16 @@ fn validate(bufs: &mut [Vec<u8>; 2]) -> Result<(File, Validated), ClientError> {
     let split = split_point(&file, buf, id.size);
     let (digest, count) = match split {
         None => {
-            let r = read_range(&file, buf, 0, None, &mut Checker)?;
+            let r = read_range(&file, buf, &mut [], 0, None, &mut Checker)?;
             (r.digest, r.numbers)
         }
         Some(at) => {
             let (first, rest) = std::thread::scope(|s| {
-                let h = s.spawn(|| read_range(&file, buf2, at, None, &mut Checker));
-                (read_range(&file, buf, 0, Some(at), &mut Checker), h.join())
+                let h = s.spawn(|| read_range(&file, buf2, &mut [], at, None, &mut Checker));
+                (
+                    read_range(&file, buf, &mut [], 0, Some(at), &mut Checker),
+                    h.join(),
+                )
             });
             // The first half's error comes first; the second's is renumbered after it.
             let first = first?;
@@ -756,7 +761,10 @@ fn stream_numbers(
         valid: valid.id,
         failed: None,
     };
-    let read = match read_range(file, buf, 0, None, &mut s) {
+    // The numbers of a chunk's second half while its first half's are sent (see
+    // `LineReader::feed_runs_with`): room for all of them on lines of 4 bytes or more.
+    let mut spare = vec![0i64; CHUNK / 8];
+    let read = match read_range(file, buf, &mut spare, 0, None, &mut s) {
         Ok(read) => read,
         // It was valid a moment ago.
         Err(RangeError::Line(_)) => return Err(ClientError::Changed),

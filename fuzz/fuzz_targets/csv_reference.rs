@@ -2,7 +2,8 @@
 //! whose values come from `i64::from_str`: the same numbers with the same line numbers,
 //! and the same first error on the same line, for any input cut into any chunks. The
 //! fast path and the early reporting of long or binary lines must never change an
-//! answer; nor may `feed_runs`, which hands numbers over in runs, nor `feed_check`,
+//! answer; nor may `feed_runs`, which hands numbers over in runs (nor `feed_runs_with`,
+//! which reads a long chunk's two halves at once), nor `feed_check`,
 //! which only counts (and takes blocks of plain lines at once), nor `feed_reduce`,
 //! which folds the two halves of a long enough chunk at once (the same result for each
 //! operation: the numbers before the first error, and no more).
@@ -40,6 +41,25 @@ fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     let mut r = LineReader::new();
     for c in chunks {
         let fed = r.feed_runs(c, |first, vs| {
+            assert!(!vs.is_empty() && vs.len() <= 64, "a run of {}", vs.len());
+            out.extend((first..).zip(vs.iter().copied()));
+        });
+        if let Err(e) = fed {
+            return (out, Some(e));
+        }
+    }
+    let end = r.finish(|l, v| out.push((l, v))).err();
+    (out, end)
+}
+
+/// [`read_runs`] through `feed_runs_with` and a `spare` of `room` numbers, which reads
+/// long chunks two halves at once: the same runs in the same order.
+fn read_runs_with<'a>(chunks: impl Iterator<Item = &'a [u8]>, room: usize) -> Outcome {
+    let mut out = Vec::new();
+    let mut r = LineReader::new();
+    let mut spare = vec![0i64; room];
+    for c in chunks {
+        let fed = r.feed_runs_with(c, &mut spare, |first, vs| {
             assert!(!vs.is_empty() && vs.len() <= 64, "a run of {}", vs.len());
             out.extend((first..).zip(vs.iter().copied()));
         });
@@ -136,6 +156,20 @@ fuzz_target!(|input: &[u8]| {
         runs, whole,
         "feed_runs differs from feed: sizes {sizes:?} x {scale}"
     );
+    // A spare too small for a half (it fills, and the rest goes one line at a time), and
+    // one large enough for any.
+    let room = 64 + usize::from(mode) % 7 * 10;
+    for (room, chunked) in [(room, false), (room, true), (data.len() / 2 + 64, true)] {
+        let got = if chunked {
+            read_runs_with(chunks.iter().copied(), room)
+        } else {
+            read_runs_with(std::iter::once(&data[..]), room)
+        };
+        assert_eq!(
+            got, whole,
+            "feed_runs_with differs from feed: spare {room}, chunked {chunked}, sizes {sizes:?} x {scale}"
+        );
+    }
 
     for op in Op::ALL {
         let mut expect = Accumulator::new(op);
