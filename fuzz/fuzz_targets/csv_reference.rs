@@ -35,34 +35,22 @@ fn read<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
     (out, end)
 }
 
-/// [`read`] through `feed_runs`: runs of numbers on consecutive lines.
-fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>) -> Outcome {
+/// [`read`] through `feed_runs` (`room` None): runs of numbers on consecutive lines; or
+/// through `feed_runs_with` and a spare of `room` numbers, which reads long chunks two
+/// halves at once: the same runs in the same order.
+fn read_runs<'a>(chunks: impl Iterator<Item = &'a [u8]>, room: Option<usize>) -> Outcome {
     let mut out = Vec::new();
     let mut r = LineReader::new();
+    let mut spare = vec![0i64; room.unwrap_or(0)];
     for c in chunks {
-        let fed = r.feed_runs(c, |first, vs| {
+        let mut sink = |first: u64, vs: &[i64]| {
             assert!(!vs.is_empty() && vs.len() <= 64, "a run of {}", vs.len());
             out.extend((first..).zip(vs.iter().copied()));
-        });
-        if let Err(e) = fed {
-            return (out, Some(e));
-        }
-    }
-    let end = r.finish(|l, v| out.push((l, v))).err();
-    (out, end)
-}
-
-/// [`read_runs`] through `feed_runs_with` and a `spare` of `room` numbers, which reads
-/// long chunks two halves at once: the same runs in the same order.
-fn read_runs_with<'a>(chunks: impl Iterator<Item = &'a [u8]>, room: usize) -> Outcome {
-    let mut out = Vec::new();
-    let mut r = LineReader::new();
-    let mut spare = vec![0i64; room];
-    for c in chunks {
-        let fed = r.feed_runs_with(c, &mut spare, |first, vs| {
-            assert!(!vs.is_empty() && vs.len() <= 64, "a run of {}", vs.len());
-            out.extend((first..).zip(vs.iter().copied()));
-        });
+        };
+        let fed = match room {
+            None => r.feed_runs(c, &mut sink),
+            Some(_) => r.feed_runs_with(c, &mut spare, &mut sink),
+        };
         if let Err(e) = fed {
             return (out, Some(e));
         }
@@ -151,7 +139,7 @@ fuzz_target!(|input: &[u8]| {
         chunked, whole,
         "chunking changed the outcome: sizes {sizes:?} x {scale}"
     );
-    let runs = read_runs(chunks.iter().copied());
+    let runs = read_runs(chunks.iter().copied(), None);
     assert_eq!(
         runs, whole,
         "feed_runs differs from feed: sizes {sizes:?} x {scale}"
@@ -161,9 +149,9 @@ fuzz_target!(|input: &[u8]| {
     let room = 64 + usize::from(mode) % 7 * 10;
     for (room, chunked) in [(room, false), (room, true), (data.len() / 2 + 64, true)] {
         let got = if chunked {
-            read_runs_with(chunks.iter().copied(), room)
+            read_runs(chunks.iter().copied(), Some(room))
         } else {
-            read_runs_with(std::iter::once(&data[..]), room)
+            read_runs(std::iter::once(&data[..]), Some(room))
         };
         assert_eq!(
             got, whole,
