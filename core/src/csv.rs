@@ -474,23 +474,13 @@ impl LineReader {
         // The loop folds values only; how many it folded follows from the lines it
         // completed (a count kept per number took a register the loop lacks: SUM 1.18
         // -> 1.39 GB/s without it).
-        // Two short numbers at once (see [`interleave`]): one fold of their minimum,
-        // maximum, sum (below 2^25) or sum of squares (below 2^48, and the signs do not
-        // matter).
+        // Pairs of short numbers (see [`interleave`]) go to a partial result of their
+        // own, folded in once a chunk.
         let r = match a.op() {
-            Op::Min => self.feed_fold(chunk, &mut a, Accumulator::fold_min, |a, x, y| {
-                a.fold_min(x.value().min(y.value()))
-            }),
-            Op::Max => self.feed_fold(chunk, &mut a, Accumulator::fold_max, |a, x, y| {
-                a.fold_max(x.value().max(y.value()))
-            }),
-            Op::Sum => self.feed_fold(chunk, &mut a, Accumulator::fold_sum, |a, x, y| {
-                a.fold_sum(x.value().wrapping_add(y.value()))
-            }),
-            Op::Sos => self.feed_fold(chunk, &mut a, Accumulator::fold_sos, |a, x, y| {
-                let square = |m: u64| m.wrapping_mul(m);
-                a.fold_squares(square(x.magnitude).wrapping_add(square(y.magnitude)))
-            }),
+            Op::Min => self.feed_fold(chunk, &mut a, Accumulator::fold_min, MinPairs),
+            Op::Max => self.feed_fold(chunk, &mut a, Accumulator::fold_max, MaxPairs),
+            Op::Sum => self.feed_fold(chunk, &mut a, Accumulator::fold_sum, SumPairs),
+            Op::Sos => self.feed_fold(chunk, &mut a, Accumulator::fold_sos, SosPairs),
         };
         // Every line completed here is a number, a blank, or the bad line that stopped it.
         let bad = u64::from(r.is_err() && !failed_before);
@@ -520,7 +510,7 @@ impl LineReader {
     ) -> Result<(), LineError>
     where
         F: Fn(&mut Accumulator, i64) + Copy,
-        P: Fn(&mut Accumulator, Short, Short) + Copy,
+        P: PairFold,
     {
         let mut sink = Fold {
             acc: *acc,
@@ -646,7 +636,7 @@ impl LineReader {
                     newlines: 0,
                     lines: 0,
                 };
-                interleave(buf, &mut at, mid, &mut b, out);
+                out.interleave(buf, &mut at, mid, &mut b);
                 if let Err(e) = self.lines_up_to(buf, &mut at, mid, out) {
                     // Numbers after the bad line were folded in: fold only the ones
                     // before it, again (an error ends the file: once a file at most).
@@ -776,7 +766,7 @@ trait Numbers {
 
     /// For a sink that may take its numbers in any order (a fold, which ignores the
     /// line numbers): a copy of it as it is, to go back to. `None`: numbers in file
-    /// order only (and [`Numbers::pair`] is never called).
+    /// order only (and [`Numbers::interleave`] is never called).
     #[inline(always)]
     fn snapshot(&self) -> Option<Self>
     where
@@ -785,13 +775,9 @@ trait Numbers {
         None
     }
 
-    /// Two numbers of at most 7 bytes, in any order, for a sink that gives a
-    /// [`Numbers::snapshot`].
+    /// For a sink that gives a [`Numbers::snapshot`]: [`interleave`] into it.
     #[inline(always)]
-    fn pair(&mut self, a: Short, b: Short) {
-        self.number(0, a.value());
-        self.number(0, b.value());
-    }
+    fn interleave(&mut self, _buf: &[u8], _a: &mut Cursor, _mid: usize, _b: &mut Cursor) {}
 
     /// `values`, of the consecutive lines from `first` on.
     #[inline(always)]
@@ -843,7 +829,7 @@ struct Fold<F, P> {
 impl<F, P> Numbers for Fold<F, P>
 where
     F: Fn(&mut Accumulator, i64) + Copy,
-    P: Fn(&mut Accumulator, Short, Short) + Copy,
+    P: PairFold,
 {
     #[inline(always)]
     fn number(&mut self, _: u64, value: i64) {
@@ -856,8 +842,102 @@ where
     }
 
     #[inline(always)]
-    fn pair(&mut self, a: Short, b: Short) {
-        (self.pair)(&mut self.acc, a, b)
+    fn interleave(&mut self, buf: &[u8], a: &mut Cursor, mid: usize, b: &mut Cursor) {
+        let partial = interleave(buf, a, mid, b, self.pair);
+        self.pair.finish(&mut self.acc, partial);
+    }
+}
+
+/// How [`interleave`] folds pairs of short numbers (below 10^7 in magnitude): into a
+/// partial result of its own, which the loop keeps in registers (the accumulator's
+/// 128- and 192-bit fields took more than the loop had), folded into the accumulator
+/// after the loop.
+trait PairFold: Copy {
+    type Partial: Copy;
+    fn start(self) -> Self::Partial;
+    fn add(self, partial: &mut Self::Partial, a: Short, b: Short);
+    fn finish(self, acc: &mut Accumulator, partial: Self::Partial);
+}
+
+#[derive(Clone, Copy)]
+struct MinPairs;
+
+impl PairFold for MinPairs {
+    type Partial = i64;
+    #[inline(always)]
+    fn start(self) -> i64 {
+        i64::MAX
+    }
+    #[inline(always)]
+    fn add(self, partial: &mut i64, a: Short, b: Short) {
+        *partial = (*partial).min(a.value().min(b.value()));
+    }
+    #[inline(always)]
+    fn finish(self, acc: &mut Accumulator, partial: i64) {
+        // i64::MAX when no pair was taken: the minimum's own start, so no change.
+        acc.fold_min(partial);
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MaxPairs;
+
+impl PairFold for MaxPairs {
+    type Partial = i64;
+    #[inline(always)]
+    fn start(self) -> i64 {
+        i64::MIN
+    }
+    #[inline(always)]
+    fn add(self, partial: &mut i64, a: Short, b: Short) {
+        *partial = (*partial).max(a.value().max(b.value()));
+    }
+    #[inline(always)]
+    fn finish(self, acc: &mut Accumulator, partial: i64) {
+        acc.fold_max(partial);
+    }
+}
+
+/// Sums of pairs, each below 2^25 in magnitude, in an `i64`: a buffer of at most
+/// [`INTERLEAVE_MAX`] bytes gives at most 2^35 pairs, so the sum stays below 2^60.
+#[derive(Clone, Copy)]
+struct SumPairs;
+
+impl PairFold for SumPairs {
+    type Partial = i64;
+    #[inline(always)]
+    fn start(self) -> i64 {
+        0
+    }
+    #[inline(always)]
+    fn add(self, partial: &mut i64, a: Short, b: Short) {
+        *partial = partial.wrapping_add(a.value().wrapping_add(b.value()));
+    }
+    #[inline(always)]
+    fn finish(self, acc: &mut Accumulator, partial: i64) {
+        acc.fold_sum(partial);
+    }
+}
+
+/// Sums of squares, the signs dropped, each pair's below 2^48, in a `u128`.
+#[derive(Clone, Copy)]
+struct SosPairs;
+
+impl PairFold for SosPairs {
+    type Partial = u128;
+    #[inline(always)]
+    fn start(self) -> u128 {
+        0
+    }
+    #[inline(always)]
+    fn add(self, partial: &mut u128, a: Short, b: Short) {
+        let square = |m: u64| m.wrapping_mul(m);
+        let pair = square(a.magnitude).wrapping_add(square(b.magnitude));
+        *partial = partial.wrapping_add(u128::from(pair));
+    }
+    #[inline(always)]
+    fn finish(self, acc: &mut Accumulator, partial: u128) {
+        acc.fold_squares(partial);
     }
 }
 
@@ -1039,10 +1119,15 @@ fn word_at(buf: &[u8], start: usize) -> Option<u64> {
 /// is not worth it (and small buffers stay the plain path's).
 const INTERLEAVE_MIN: usize = 512;
 
+/// Largest buffer taken as two halves at once: it bounds the pairs [`interleave`] folds
+/// into one partial result (see [`SumPairs`]). Chunks are far smaller (and on 32-bit
+/// targets no buffer reaches it).
+const INTERLEAVE_MAX: u64 = 1 << 36;
+
 /// Where a fold's second cursor starts in `buf`: just after the first newline at or
 /// past its middle, if `buf` is long enough and there is one within [`DECIDED`] bytes.
 fn halfway(buf: &[u8]) -> Option<usize> {
-    if buf.len() < INTERLEAVE_MIN {
+    if buf.len() < INTERLEAVE_MIN || buf.len() as u64 > INTERLEAVE_MAX {
         return None;
     }
     let mid = buf.len() / 2;
@@ -1052,17 +1137,21 @@ fn halfway(buf: &[u8]) -> Option<usize> {
 }
 
 /// Takes the lines of two parts of `buf` at once, one each a step: `a`'s, which end
-/// before `mid`, and `b`'s from `mid` on, both folded into `out` ([`Numbers::pair`]),
-/// while both are numbers of at most 7 bytes ([`short_line_of`]). Finding a line's end from its start is a chain of dependent steps (load,
-/// match, count, add) a line long; two independent chains keep the core busy while each
-/// waits. Stops, with both cursors at a line not yet taken, when either line is not
-/// one the fast path takes, or `a` reaches `mid`.
+/// before `mid`, and `b`'s from `mid` on, while both are numbers of at most 7 bytes
+/// ([`short_line_of`]), and returns their fold by `pairs`. Finding a line's end from
+/// its start is a chain of dependent steps (load, match, count, add) a line long; two
+/// independent chains keep the core busy while each waits. Stops, with both cursors at
+/// a line not yet taken, when either line is not one the fast path takes, or `a` is
+/// within a word of `mid`.
 #[inline(never)]
-fn interleave<N: Numbers>(buf: &[u8], a: &mut Cursor, mid: usize, b: &mut Cursor, out: &mut N) {
-    // The fold works on a copy, which stays in registers.
-    let Some(mut fold) = out.snapshot() else {
-        return;
-    };
+fn interleave<P: PairFold>(
+    buf: &[u8],
+    a: &mut Cursor,
+    mid: usize,
+    b: &mut Cursor,
+    pairs: P,
+) -> P::Partial {
+    let mut partial = pairs.start();
     // Lines taken by each cursor, added to both once at the end (a fold ignores the
     // line numbers).
     let mut taken = 0u64;
@@ -1076,16 +1165,16 @@ fn interleave<N: Numbers>(buf: &[u8], a: &mut Cursor, mid: usize, b: &mut Cursor
         if la.bad | lb.bad != 0 {
             break;
         }
-        fold.pair(la.number, lb.number);
+        pairs.add(&mut partial, la.number, lb.number);
         ia += la.len + 1;
         ib += lb.len + 1;
         taken += 1;
     }
-    *out = fold;
     a.start = ia;
     b.start = ib;
     a.lines += taken;
     b.lines += taken;
+    partial
 }
 
 /// Smallest `spare` for which runs take a buffer's halves at once.
@@ -1136,14 +1225,18 @@ fn interleave_runs<N: Numbers>(
     kept
 }
 
-/// The three little-endian words of a [`scan_lines`] window.
+/// The three little-endian words of a [`scan_lines`] window. (Not by zipping with
+/// [`words`]: at opt-level z the zip's set-up is not inlined, and its division by the
+/// chunk size then keeps a panic path.)
 #[inline(always)]
 fn window_words(window: &[u8; WINDOW]) -> [u64; 3] {
-    let mut w = [0u64; 3];
-    for (to, from) in w.iter_mut().zip(words(window)) {
-        *to = from;
-    }
-    w
+    let word = |at: usize| {
+        window
+            .get(at..)
+            .and_then(|w| w.first_chunk::<8>())
+            .map_or(0, |w| u64::from_le_bytes(*w))
+    };
+    [word(0), word(8), word(16)]
 }
 
 /// The high bit of `x`'s first `\n` byte, with possibly false flags above it (the

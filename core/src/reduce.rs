@@ -132,11 +132,10 @@ impl Accumulator {
     }
 
     /// Folds in numbers whose squares add up to `squares` (for [`Op::Sos`]; exact
-    /// while they do not overflow a `u64`, as two squares below 2^62 do not): several
-    /// squares at the cost of one.
+    /// while that sum fits a `u128`): many squares at the cost of one.
     #[inline(always)]
-    pub(crate) fn fold_squares(&mut self, squares: u64) {
-        let (lo, carry) = self.sos_lo.overflowing_add(u128::from(squares));
+    pub(crate) fn fold_squares(&mut self, squares: u128) {
+        let (lo, carry) = self.sos_lo.overflowing_add(squares);
         self.sos_lo = lo;
         self.sos_hi = self.sos_hi.wrapping_add(u64::from(carry));
     }

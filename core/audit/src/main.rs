@@ -439,6 +439,42 @@ fn backend(src: &mut Source) {
     }
 }
 
+/// The line reader's other entry points, each fed the same chunks: checking only, runs,
+/// runs with a spare (two halves at once) and a fold (two halves at once). Chunks of up
+/// to 1 KiB, so that the two-halves paths (from 512 bytes) are linked, not folded away.
+#[cfg(feature = "readers")]
+#[inline(never)]
+fn readers(src: &mut Source) {
+    let mut chunk = [0u8; 1024];
+    let mut spare = [0i64; 128];
+    let (mut check, mut runs, mut spared) =
+        (LineReader::new(), LineReader::new(), LineReader::new());
+    let mut reduce = LineReader::new();
+    let mut acc = Accumulator::new(src.op());
+    let mut sum = 0i64;
+    for _ in 0..src.len(8) {
+        let n = src.len(chunk.len());
+        src.fill(&mut chunk);
+        let c = chunk.get(..n).unwrap_or(&[]);
+        let mut add = |l: u64, vs: &[i64]| {
+            sum = vs
+                .iter()
+                .fold(sum.wrapping_add(l as i64), |s, &v| s.wrapping_add(v));
+        };
+        keep(check.feed_check(c).map_err(|e| e.line));
+        keep(runs.feed_runs(c, &mut add).map_err(|e| e.line));
+        keep(
+            spared
+                .feed_runs_with(c, &mut spare, &mut add)
+                .map_err(|e| e.line),
+        );
+        keep(reduce.feed_reduce(c, &mut acc).map_err(|e| e.line));
+    }
+    keep((check.numbers(), runs.lines(), spared.lines()));
+    keep(reduce.finish_reduce(&mut acc).map_err(|e| e.line));
+    keep((sum, acc.finish()));
+}
+
 #[cfg(feature = "sim")]
 #[inline(never)]
 fn sim(src: &mut Source) {
@@ -523,6 +559,8 @@ fn run() {
     dispatch(&mut src);
     #[cfg(feature = "role-backend")]
     backend(&mut src);
+    #[cfg(feature = "readers")]
+    readers(&mut src);
     #[cfg(feature = "sim")]
     sim(&mut src);
 }
