@@ -1075,7 +1075,9 @@ fn scan_lines<N: Numbers>(buf: &[u8], at: &mut Cursor, limit: usize, out: &mut N
 #[inline(always)]
 fn next_line(buf: &[u8], start: usize) -> Option<(usize, Option<i64>)> {
     let window = buf.get(start..)?.first_chunk::<WINDOW>()?;
-    let [w0, w1, w2] = window_words(window);
+    // The window's three words, each taken by position (a zip over `words` keeps, at
+    // opt-level z, a panic path in the zip's set-up, which divides by the chunk size).
+    let [w0, w1, w2] = [0, 8, 16].map(|at| word_at(window, at).unwrap_or(0));
     // Only the lowest flag of `newline_flags` is exact, and only that one is used.
     let z0 = newline_flags(w0);
     if z0 != 0 {
@@ -1223,20 +1225,6 @@ fn interleave_runs<N: Numbers>(
     b.start = ib;
     b.lines += kept as u64;
     kept
-}
-
-/// The three little-endian words of a [`scan_lines`] window. (Not by zipping with
-/// [`words`]: at opt-level z the zip's set-up is not inlined, and its division by the
-/// chunk size then keeps a panic path.)
-#[inline(always)]
-fn window_words(window: &[u8; WINDOW]) -> [u64; 3] {
-    let word = |at: usize| {
-        window
-            .get(at..)
-            .and_then(|w| w.first_chunk::<8>())
-            .map_or(0, |w| u64::from_le_bytes(*w))
-    };
-    [word(0), word(8), word(16)]
 }
 
 /// The high bit of `x`'s first `\n` byte, with possibly false flags above it (the
@@ -1461,13 +1449,6 @@ fn eight_digits(v: u64) -> u64 {
         >> 32
 }
 
-/// The little-endian word of the 8 bytes before `end` in `buf`, if there are 8.
-#[inline(always)]
-fn word_before(buf: &[u8], end: usize) -> Option<u64> {
-    let bytes = buf.get(end.wrapping_sub(8)..end)?;
-    Some(u64::from_le_bytes(*bytes.first_chunk::<8>()?))
-}
-
 /// The common case, for the line `buf[start..end]`: `-?[0-9]{1,19}` within the `i64`
 /// range. `None` leaves the line to [`parse_line`]. Reads up to 24 bytes before `end`,
 /// earlier lines included, and masks off what is not the line's; the first lines of a
@@ -1476,7 +1457,9 @@ fn word_before(buf: &[u8], end: usize) -> Option<u64> {
 fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
     let negative = buf.get(start) == Some(&b'-');
     let digits = end.wrapping_sub(start).wrapping_sub(usize::from(negative));
-    let w0 = word_before(buf, end)?;
+    // The words ending at `end`, 8 and 16 bytes before it (`word_at` of a start that
+    // wraps below 0 is `None`, as is one whose word passes the end of `buf`).
+    let w0 = word_at(buf, end.wrapping_sub(8))?;
     let magnitude = if digits.wrapping_sub(1) < 8 {
         let (bad, v) = digit_word(w0, digits);
         if bad != 0 {
@@ -1484,7 +1467,7 @@ fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
         }
         eight_digits(v)
     } else if digits.wrapping_sub(9) < 8 {
-        let w1 = word_before(buf, end.wrapping_sub(8))?;
+        let w1 = word_at(buf, end.wrapping_sub(16))?;
         let (bad0, v0) = digit_word(w0, 8);
         let (bad1, v1) = digit_word(w1, digits - 8);
         if bad0 | bad1 != 0 {
@@ -1492,8 +1475,8 @@ fn fast_number(buf: &[u8], start: usize, end: usize) -> Option<i64> {
         }
         eight_digits(v1) * 100_000_000 + eight_digits(v0)
     } else if digits.wrapping_sub(17) < 3 {
-        let w1 = word_before(buf, end.wrapping_sub(8))?;
-        let w2 = word_before(buf, end.wrapping_sub(16))?;
+        let w1 = word_at(buf, end.wrapping_sub(16))?;
+        let w2 = word_at(buf, end.wrapping_sub(24))?;
         let (bad0, v0) = digit_word(w0, 8);
         let (bad1, v1) = digit_word(w1, 8);
         let (bad2, v2) = digit_word(w2, digits - 16);
