@@ -26,13 +26,17 @@ What it does, in one run:
    `gawk -M`, datamash, Python and DuckDB (`make bench-deps` installs them; a missing one
    is "not installed"). Peak memory: each server's VmHWM from /proc just before it is
    stopped, the client's ru_maxrss through /usr/bin/time (median of 5 runs).
+   Growth (sizes 3e6 and up, full mode): fresh servers again, then 3 rounds that each take
+   every size in turn (SUM on each, then SOS on each; 4 jobs at 3e6, 2 at 3e7, 1 at 3e8),
+   best run per size: the time-per-line goal and table compare these, so that a slow
+   spell of the machine during one size's session does not count against that size.
 3. 16 clients at once on one file with fresh servers, then every server's VmHWM.
 4. Loss: a 3e6-number job through the fault-injecting relay (target/release/examples/relay)
    at 0%, 10% and 30% drop in both directions, with datagrams sent per data frame. The
    paths (and the direct one) run side by side and their jobs are taken in turn, so the
    ratios compare runs made at the same moments.
 5. The core's in-memory throughput (target/release/examples/throughput) on the [-1e6, 1e6]
-   file and the full-range file.
+   file and the full-range file: best of 5 runs, with the median beside it.
 6. With BENCH_BASE=<commit>: the same `./client sum`/`sos` with all five programs built from
    that commit (once, into target/bench/base-<commit>), interleaved with ours on the same
    files up to 3e7 lines: the before/after of a change (e.g. the change detection of
@@ -707,6 +711,38 @@ def run_ours(ds: Dataset, meta: dict, scalar: Path | None, base: Path | None) ->
     return sess
 
 
+# Rounds of the growth run, and jobs per size in each (about the same seconds of each
+# size per round: 4 x 0.03 s, 2 x 0.3 s, 1 x 3 s).
+GROWTH_ROUNDS = 3
+GROWTH_JOBS = {3_000_000: 4, 30_000_000: 2, 300_000_000: 1}
+
+
+def growth_run(sets: list[Dataset], metas: dict) -> dict[str, dict[str, float]]:
+    """Time per line across sizes, for the growth goal: one server session, rounds in which
+    every size takes its turn (SUM on each size, then SOS on each), the best run per size
+    and function. The per-size sessions run one size for a minute or more, so a slow spell
+    of this shared machine can fall on one size alone; here it falls on every size of its
+    round. Returns {data set name: {func: seconds}}."""
+    best_s: dict[str, dict[str, float]] = {ds.name: {} for ds in sets}
+    servers = Servers("growth")
+    try:
+        servers.start()
+        for rnd in range(GROWTH_ROUNDS):
+            for func in ("sum", "sos"):
+                for ds in sets:
+                    for _ in range(GROWTH_JOBS.get(ds.lines, 1)):
+                        r = run_client(ds, func, metas[ds.name])
+                        prev = best_s[ds.name].get(func)
+                        best_s[ds.name][func] = r.seconds if prev is None else min(prev, r.seconds)
+            log(f"  growth round {rnd + 1} of {GROWTH_ROUNDS}: " + "; ".join(
+                f"{ds.name} " + " ".join(f"{f} {best_s[ds.name][f] / ds.lines * 1e9:.1f}"
+                                         for f in ("sum", "sos")) + " ns/line" for ds in sets))
+        servers.check_alive()
+    finally:
+        servers.stop()
+    return best_s
+
+
 def concurrent_run(ds: Dataset, meta: dict) -> dict[str, int | None]:
     """CONCURRENT clients at once (half sum, half sos) on fresh servers; the VmHWM of
     every server afterwards."""
@@ -995,7 +1031,9 @@ def throughput(ds: Dataset, meta: dict) -> dict:
             secs / lines * 1e9 if secs else None)
         lps = float(kv.get("lines_per_s", kv.get("lines_s", 0))) or (
             lines / secs if secs else None)
-        results[op] = {"seconds": secs, "gbps": gbps, "ns_per_line": ns, "lines_per_s": lps}
+        med = float(kv["median_seconds"]) if "median_seconds" in kv else None
+        results[op] = {"seconds": secs, "gbps": gbps, "ns_per_line": ns, "lines_per_s": lps,
+                       "median_gbps": size / med / 1e9 if med else None}
     return results
 
 
@@ -1054,8 +1092,16 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
+def growth_times(s: Session, growth: dict[str, dict[str, float]]) -> dict[str, float]:
+    """SUM and SOS seconds for the growth table: the growth run's where it ran the size,
+    else the size's own session's."""
+    g = growth.get(s.ds.name, {})
+    return {f: g.get(f, s.times[f]) for f in ("sum", "sos")}
+
+
 def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
-               loss: dict | None, tput: dict, goals: list) -> str:
+               loss: dict | None, tput: dict, goals: list,
+               growth: dict[str, dict[str, float]]) -> str:
     """The run in Markdown, for the README: times at the goals' size, growth, goals."""
     out = [f"One `make bench` run ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs shared "
            f"with other work: load average {LOADS[0]} at the start, {LOADS[-1]} at the end; "
@@ -1079,15 +1125,21 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
         exact = ("yes" if set(ex.values()) == {"yes"} else "no" if set(ex.values()) <= {"no"}
                  else " ".join(f.upper() for f, e in ex.items() if e == "yes") + " only")
         out.append(f"| {tool} | " + " | ".join(cells) + f" | {exact} |")
-    out += ["", "| lines | SUM s | SOS s | SOS ns/line | client MiB | aws MiB | A MiB | "
-            "B MiB | C MiB |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    if growth:
+        out += ["", f"How cost grows: from 3e6 lines up, the best of {GROWTH_ROUNDS} rounds "
+                "that take every size in turn (a slow spell of the machine falls on all "
+                "sizes alike); 3e5 from its own session."]
+    out += ["", "| lines | SUM s | SOS s | SUM ns/line | SOS ns/line | client MiB | aws MiB | "
+            "A MiB | B MiB | C MiB |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in uni:
-        out.append(f"| {lines_label(s.ds.lines)} | {s.times['sum']:.3f} | "
-                   f"{s.times['sos']:.3f} | {s.times['sos'] / s.ds.lines * 1e9:.1f} | "
+        t = growth_times(s, growth)
+        out.append(f"| {lines_label(s.ds.lines)} | {t['sum']:.3f} | {t['sos']:.3f} | "
+                   f"{t['sum'] / s.ds.lines * 1e9:.1f} | {t['sos'] / s.ds.lines * 1e9:.1f} | "
                    f"{mib(s.client_kb)} | " + " | ".join(mib(s.hwm.get(p)) for p in PROGRAMS[1:])
                    + " |")
     if conc:
-        out.append(f"| {CONCURRENT} jobs at once | | | | | "
+        out.append(f"| {CONCURRENT} jobs at once | | | | | | "
                    + " | ".join(mib(conc.get(p)) for p in PROGRAMS[1:]) + " |")
     if loss:
         d = loss["drops"]
@@ -1097,8 +1149,9 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
             f"{d[k]['per_frame']:.2f} datagrams per frame)" for k in ("0", "10", "30")
             if d[k]["per_frame"] is not None) + "."]
     for name, res in tput.items():
-        out += ["", f"Core in memory, {name}: " + "; ".join(
-            f"{op} {v['gbps']:.2f} GB/s ({v['ns_per_line']:.1f} ns/line)"
+        out += ["", f"Core in memory, {name}, best of 5 (median): " + "; ".join(
+            f"{op} {v['gbps']:.2f} GB/s ({v.get('median_gbps') or 0:.2f}; "
+            f"{v['ns_per_line']:.1f} ns/line)"
             for op, v in res.items() if v.get("gbps")) + "."]
     out += ["", "| goal (issue 11) | target | measured | |", "| --- | --- | --- | --- |"]
     out += [f"| {g[0]} | {g[1]} | {g[2]} | {g[3]} |" for g in goals]
@@ -1171,6 +1224,8 @@ def main() -> int:
     # The end-to-end goals are stated for 3e7 lines (the largest size up to that here).
     big = max((s for s in uni if s.ds.lines <= 30_000_000),
               key=lambda s: s.ds.lines, default=uni[0])
+    growth_sets = [s.ds for s in uni if s.ds.lines >= 3_000_000]
+    growth = growth_run(growth_sets, metas) if len(growth_sets) >= 2 else {}
     conc_ds = D3E6 if QUICK or D3E7 not in sizes else D3E7
     conc = concurrent_run(conc_ds, metas[conc_ds.name]) if conc_ds in sizes else {}
     loss_ds = D3E5 if QUICK else D3E6
@@ -1190,13 +1245,21 @@ def main() -> int:
     log("How cost grows (ours; seconds per line from 3e6 up should agree within 15%):")
     body = []
     for s in uni:
+        t = growth_times(s, growth)
         body.append([lines_label(s.ds.lines), f"{s.ds.lines:,}"]
-                    + [f"{s.times[f]:.3f}" for f in ("sum", "sos")]
-                    + [f"{s.times[f] / s.ds.lines * 1e9:.1f}" for f in ("sum", "sos")]
+                    + [f"{t[f]:.3f}" for f in ("sum", "sos")]
+                    + [f"{t[f] / s.ds.lines * 1e9:.1f}" for f in ("sum", "sos")]
                     + [mib(s.client_kb)] + [mib(s.hwm.get(p)) for p in PROGRAMS[1:]])
     print_table(["lines", "", "sum s", "sos s", "sum ns/line", "sos ns/line",
                  "client MiB", "aws MiB", "A MiB", "B MiB", "C MiB"], body,
                 set(range(1, 11)), group=None)
+    if growth:
+        sized = sorted(s.ds.lines for s in uni if s.ds.name in growth)
+        log(f"seconds from {', '.join(lines_label(n) for n in sized)} lines: the "
+            f"best of {GROWTH_ROUNDS} rounds that take every size in turn (jobs per round: "
+            + ", ".join(f"{GROWTH_JOBS.get(n, 1)} at {lines_label(n)}" for n in sized)
+            + "), so a slow spell of the machine falls on all sizes alike; below 3e6, the "
+            "session above.")
     log(f"peak memory: servers' VmHWM read from /proc just before stopping them (fresh "
         f"servers per size, after all jobs of that size); {CLIENT_RSS_HOW}.")
     if conc:
@@ -1233,10 +1296,13 @@ def main() -> int:
             f"{name} ({metas[name]['bytes'] / 1e6:.0f} MB):")
         body = [[op, fmt_s(v["seconds"]), f"{v['gbps']:.2f}" if v["gbps"] else "-",
                  f"{v['ns_per_line']:.2f}" if v["ns_per_line"] else "-",
-                 f"{v['lines_per_s'] / 1e6:.0f}" if v["lines_per_s"] else "-"]
+                 f"{v['lines_per_s'] / 1e6:.0f}" if v["lines_per_s"] else "-",
+                 f"{v['median_gbps']:.2f}" if v.get("median_gbps") else "-"]
                 for op, v in res.items()]
-        print_table(["op", "seconds", "GB/s", "ns/line", "M lines/s"], body, {1, 2, 3, 4},
-                    group=None)
+        print_table(["op", "seconds", "GB/s", "ns/line", "M lines/s", "median GB/s"], body,
+                    {1, 2, 3, 4, 5}, group=None)
+        log("(best of 5 runs taken round the operations, as every timing here; the median "
+            "beside it)")
     log("")
 
     # ---------------------------------------------------------------- goals
@@ -1261,7 +1327,7 @@ def main() -> int:
     per_line = [s for s in uni if s.ds.lines >= 3_000_000]
     for func in ("sum", "sos"):
         if len(per_line) >= 2:
-            v = [s.times[func] / s.ds.lines for s in per_line]
+            v = [growth_times(s, growth)[func] / s.ds.lines for s in per_line]
             spread = max(v) / min(v) - 1
             goals.append((f"time per line, {func}, "
                           f"{lines_label(per_line[0].ds.lines)}..{lines_label(per_line[-1].ds.lines)}",
@@ -1338,10 +1404,11 @@ def main() -> int:
         "sessions": [{"data": s.ds.name, "times": s.times, "runs": s.runs,
                       "scalar": s.scalar, "base": s.base, "client_kb": s.client_kb,
                       "hwm": s.hwm} for s in sessions],
-        "concurrent": conc, "loss": loss, "throughput": tput,
+        "growth": growth, "concurrent": conc, "loss": loss, "throughput": tput,
         "goals": goals}, indent=1) + "\n")
     LOADS.append(loadavg())
-    (OUT / "summary.md").write_text(summary_md(rows, big, uni, conc, loss, tput, goals))
+    (OUT / "summary.md").write_text(summary_md(rows, big, uni, conc, loss, tput, goals,
+                                                     growth))
     log("")
     log(f"chart: {(OUT / 'bench.svg').relative_to(REPO)}; figures: "
         f"{(OUT / 'results.json').relative_to(REPO)}; for the README: "
