@@ -15,7 +15,9 @@
 
 use crate::config::Config;
 use crate::messages::{client_boot, client_received, client_sent_numbers, client_sent_op, say};
-use crate::net::{is_interrupted, is_timeout, write_all_within, FrameReader, Polled};
+use crate::net::{
+    is_interrupted, is_timeout, write_all_within, write_all_within_armed, FrameReader, Polled,
+};
 use offload_core::csv::{LineError, LineReader};
 use offload_core::split::Part;
 use offload_core::wire::{
@@ -38,6 +40,9 @@ pub const INPUT: &str = "nums.csv";
 const CHUNK: usize = 64 << 10;
 /// Data frames batched into one TCP write.
 const FRAMES_PER_WRITE: usize = 44;
+/// Chunks the sending pass reads between two looks at the file's metadata (1 MiB): a
+/// change stops the stream that soon; the commit looks again, and compares the digests.
+const CHECK_EVERY: u32 = 16;
 
 const USAGE: &str = "usage: ./client <min|max|sum|sos>";
 
@@ -635,8 +640,13 @@ struct Streamer<'a> {
     /// When a write last started or ended, and the longest time between two such.
     last_io: Instant,
     silent: Duration,
-    /// The file being read and what it was when validated: checked after every chunk,
-    /// so a change stops the stream early (the commit checks again).
+    /// The socket's write timeout, as last set.
+    armed: Option<Duration>,
+    /// Chunks read since the file's metadata was last compared.
+    unchecked: u32,
+    /// The file being read and what it was when validated: checked every
+    /// [`CHECK_EVERY`] chunks, so a change stops the stream early (the commit checks
+    /// again).
     file: &'a File,
     valid: FileId,
     failed: Option<ClientError>,
@@ -652,7 +662,7 @@ impl Streamer<'_> {
         };
         let started = Instant::now();
         self.silent = self.silent.max(started - self.last_io);
-        let r = write_all_within(self.stream, bytes, self.stall);
+        let r = write_all_within_armed(self.stream, bytes, self.stall, &mut self.armed);
         self.last_io = Instant::now();
         self.silent = self.silent.max(self.last_io - started);
         r.map_err(|e| write_failed(e, self.stall, self.silent, self.idle))
@@ -719,8 +729,12 @@ impl Sink for Streamer<'_> {
     }
 
     fn check(&mut self) -> Result<(), ClientError> {
-        if !same_file(self.file.metadata(), self.valid) {
-            self.failed.get_or_insert(ClientError::Changed);
+        self.unchecked += 1;
+        if self.unchecked == CHECK_EVERY {
+            self.unchecked = 0;
+            if !same_file(self.file.metadata(), self.valid) {
+                self.failed.get_or_insert(ClientError::Changed);
+            }
         }
         self.failed.take().map_or(Ok(()), Err)
     }
@@ -757,6 +771,8 @@ fn stream_numbers(
         idle: cfg.idle_timeout,
         last_io: Instant::now(),
         silent: Duration::ZERO,
+        armed: None,
+        unchecked: 0,
         file,
         valid: valid.id,
         failed: None,
