@@ -27,7 +27,8 @@ What it does, in one run:
    is "not installed"). Peak memory: each server's VmHWM from /proc just before it is
    stopped, the client's ru_maxrss through /usr/bin/time (median of 5 runs).
    Growth (sizes 3e6 and up, full mode): fresh servers again, then 3 rounds that each take
-   every size in turn (SUM on each, then SOS on each; 8 jobs at 3e6, 2 at 3e7, 1 at 3e8),
+   every size in turn (SUM and SOS; 8 jobs at 3e6, 2 at 3e7, 1 at 3e8, each size's and
+   function's jobs spread over the round),
    best run per size: the time-per-line goal and table compare these, so that a slow
    spell of the machine during one size's session does not count against that size.
 3. 16 clients at once on one file with fresh servers, then every server's VmHWM.
@@ -722,10 +723,25 @@ GROWTH_ROUNDS = 3
 GROWTH_JOBS = {3_000_000: 8, 30_000_000: 2, 300_000_000: 1}
 
 
+def growth_order(sets: list[Dataset]) -> list[tuple[Dataset, str]]:
+    """One round's jobs, SUM and SOS, with each size's and function's jobs spread over the
+    round rather than run in a row: the machine's slow spells last a second or so, longer
+    than eight 3e6 jobs (in one run all 24 3e6 SOS jobs, taken eight in a row after a 3e8
+    job, read 0.041 s or more; 0.034 s in the size's own session). Job i of n is placed
+    at (i + 1/2) / n of the round, the round's jobs are taken in that order."""
+    at = []
+    for k, ds in enumerate(sets):
+        for f, func in enumerate(("sum", "sos")):
+            n = GROWTH_JOBS.get(ds.lines, 1)
+            # A tie goes to the larger size, then SUM: a fixed order.
+            at += [((i + 0.5) / n + f / (4 * n), -k, f, ds, func) for i in range(n)]
+    return [(ds, func) for *_, ds, func in sorted(at, key=lambda a: a[:3])]
+
+
 def growth_run(sets: list[Dataset], metas: dict) -> dict[str, dict[str, float]]:
     """Time per line across sizes, for the growth goal: one server session, rounds in which
-    every size takes its turn (SUM on each size, then SOS on each), the best run per size
-    and function. The per-size sessions run one size for a minute or more, so a slow spell
+    every size and function takes its turns (spread over the round: `growth_order`), the
+    best run per size and function. The per-size sessions run one size for a minute or more, so a slow spell
     of this shared machine can fall on one size alone; here it falls on every size of its
     round. Returns {data set name: {func: seconds}}."""
     best_s: dict[str, dict[str, float]] = {ds.name: {} for ds in sets}
@@ -737,12 +753,10 @@ def growth_run(sets: list[Dataset], metas: dict) -> dict[str, dict[str, float]]:
             # a minute (DAMON's pageout scheme), and the peers' runs took longer than that.
             for ds in sets:
                 warm(ds.path)
-            for func in ("sum", "sos"):
-                for ds in sets:
-                    for _ in range(GROWTH_JOBS.get(ds.lines, 1)):
-                        r = run_client(ds, func, metas[ds.name])
-                        prev = best_s[ds.name].get(func)
-                        best_s[ds.name][func] = r.seconds if prev is None else min(prev, r.seconds)
+            for ds, func in growth_order(sets):
+                r = run_client(ds, func, metas[ds.name])
+                prev = best_s[ds.name].get(func)
+                best_s[ds.name][func] = r.seconds if prev is None else min(prev, r.seconds)
             log(f"  growth round {rnd + 1} of {GROWTH_ROUNDS}: " + "; ".join(
                 f"{ds.name} " + " ".join(f"{f} {best_s[ds.name][f] / ds.lines * 1e9:.1f}"
                                          for f in ("sum", "sos")) + " ns/line" for ds in sets))
@@ -1137,8 +1151,8 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
         out.append(f"| {tool} | " + " | ".join(cells) + f" | {exact} |")
     if growth:
         out += ["", f"How cost grows: from 3e6 lines up, the best of {GROWTH_ROUNDS} rounds "
-                "that take every size in turn (a slow spell of the machine falls on all "
-                "sizes alike); 3e5 from its own session."]
+                "with every size's jobs spread over each round (a slow spell of the machine "
+                "falls on all sizes alike); 3e5 from its own session."]
     out += ["", "| lines | SUM s | SOS s | SUM ns/line | SOS ns/line | client MiB | aws MiB | "
             "A MiB | B MiB | C MiB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -1266,7 +1280,8 @@ def main() -> int:
     if growth:
         sized = sorted(s.ds.lines for s in uni if s.ds.name in growth)
         log(f"seconds from {', '.join(lines_label(n) for n in sized)} lines: the "
-            f"best of {GROWTH_ROUNDS} rounds that take every size in turn (jobs per round: "
+            f"best of {GROWTH_ROUNDS} rounds with every size's jobs spread over each (jobs of "
+            "each function per round: "
             + ", ".join(f"{GROWTH_JOBS.get(n, 1)} at {lines_label(n)}" for n in sized)
             + "), so a slow spell of the machine falls on all sizes alike; below 3e6, the "
             "session above.")
