@@ -26,11 +26,10 @@ What it does, in one run:
    `gawk -M`, datamash, Python and DuckDB (`make bench-deps` installs them; a missing one
    is "not installed"). Peak memory: each server's VmHWM from /proc just before it is
    stopped, the client's ru_maxrss through /usr/bin/time (median of 5 runs).
-   Growth (sizes 3e6 and up, full mode): fresh servers again, then 3 rounds that each take
-   every size in turn (SUM and SOS; 8 jobs at 3e6, 2 at 3e7, 1 at 3e8, each size's and
-   function's jobs spread over the round),
-   best run per size: the time-per-line goal and table compare these, so that a slow
-   spell of the machine during one size's session does not count against that size.
+   Growth (sizes 3e6 and up, full mode): fresh servers again, then 3 rounds of SUM and SOS
+   jobs (8 of each at 3e6, 2 at 3e7, 1 at 3e8, each size's and function's jobs spread over
+   the round), best run per size: the time-per-line goal and table compare these, so that
+   a slow spell of the machine during one size's session does not count against that size.
 3. 16 clients at once on one file with fresh servers, then every server's VmHWM.
 4. Loss: a 3e6-number job through the fault-injecting relay (target/release/examples/relay)
    at 0%, 10% and 30% drop in both directions, with datagrams sent per data frame. The
@@ -728,7 +727,8 @@ def growth_order(sets: list[Dataset]) -> list[tuple[Dataset, str]]:
     round rather than run in a row: the machine's slow spells last a second or so, longer
     than eight 3e6 jobs (in one run all 24 3e6 SOS jobs, taken eight in a row after a 3e8
     job, read 0.041 s or more; 0.034 s in the size's own session). Job i of n is placed
-    at (i + 1/2) / n of the round, the round's jobs are taken in that order."""
+    at (i + 1/2) / n of the round (SOS a quarter step after SUM), the round's jobs are
+    taken in that order."""
     at = []
     for k, ds in enumerate(sets):
         for f, func in enumerate(("sum", "sos")):
@@ -741,9 +741,9 @@ def growth_order(sets: list[Dataset]) -> list[tuple[Dataset, str]]:
 def growth_run(sets: list[Dataset], metas: dict) -> dict[str, dict[str, float]]:
     """Time per line across sizes, for the growth goal: one server session, rounds in which
     every size and function takes its turns (spread over the round: `growth_order`), the
-    best run per size and function. The per-size sessions run one size for a minute or more, so a slow spell
-    of this shared machine can fall on one size alone; here it falls on every size of its
-    round. Returns {data set name: {func: seconds}}."""
+    best run per size and function. The per-size sessions run one size for a minute or
+    more, so a slow spell of this shared machine can fall on one size alone; here it falls
+    on every size of its round. Returns {data set name: {func: seconds}}."""
     best_s: dict[str, dict[str, float]] = {ds.name: {} for ds in sets}
     servers = Servers("growth")
     try:
@@ -1116,6 +1116,17 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "MISSED")
 
 
+def growth_note(growth: dict[str, dict[str, float]]) -> str:
+    """Where the growth table's seconds come from (the log's table and the README's)."""
+    sized = sorted(ds.lines for ds in SIZES if ds.name in growth)
+    return (f"seconds from {', '.join(lines_label(n) for n in sized)} lines: the best of "
+            f"{GROWTH_ROUNDS} rounds with every size's jobs spread over each (jobs of each "
+            "function per round: "
+            + ", ".join(f"{GROWTH_JOBS.get(n, 1)} at {lines_label(n)}" for n in sized)
+            + "), so a slow spell of the machine falls on all sizes alike; smaller sizes "
+            "from their own sessions.")
+
+
 def growth_times(s: Session, growth: dict[str, dict[str, float]]) -> dict[str, float]:
     """SUM and SOS seconds for the growth table: the growth run's where it ran the size,
     else the size's own session's."""
@@ -1150,9 +1161,7 @@ def summary_md(rows: list[Row], big: Session, uni: list[Session], conc: dict,
                  else " ".join(f.upper() for f, e in ex.items() if e == "yes") + " only")
         out.append(f"| {tool} | " + " | ".join(cells) + f" | {exact} |")
     if growth:
-        out += ["", f"How cost grows: from 3e6 lines up, the best of {GROWTH_ROUNDS} rounds "
-                "with every size's jobs spread over each round (a slow spell of the machine "
-                "falls on all sizes alike); 3e5 from its own session."]
+        out += ["", "How cost grows, " + growth_note(growth)]
     out += ["", "| lines | SUM s | SOS s | SUM ns/line | SOS ns/line | client MiB | aws MiB | "
             "A MiB | B MiB | C MiB |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -1278,13 +1287,7 @@ def main() -> int:
                  "client MiB", "aws MiB", "A MiB", "B MiB", "C MiB"], body,
                 set(range(1, 11)), group=None)
     if growth:
-        sized = sorted(s.ds.lines for s in uni if s.ds.name in growth)
-        log(f"seconds from {', '.join(lines_label(n) for n in sized)} lines: the "
-            f"best of {GROWTH_ROUNDS} rounds with every size's jobs spread over each (jobs of "
-            "each function per round: "
-            + ", ".join(f"{GROWTH_JOBS.get(n, 1)} at {lines_label(n)}" for n in sized)
-            + "), so a slow spell of the machine falls on all sizes alike; below 3e6, the "
-            "session above.")
+        log(growth_note(growth))
     log(f"peak memory: servers' VmHWM read from /proc just before stopping them (fresh "
         f"servers per size, after all jobs of that size); {CLIENT_RSS_HOW}.")
     if conc:
